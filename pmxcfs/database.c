@@ -22,6 +22,7 @@
 #include <inttypes.h>
 #include <sqlite3.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -349,7 +350,7 @@ static bool db_fault(db_t *db, const char *what)
 	}
 	db->fail_count--;
 	if (db->crash)
-		_exit(77);
+		kill(getpid(), SIGKILL); /* as kill -9 would, mid-transaction */
 	g_free(db->errmsg);
 	db->errmsg = g_strdup_printf("%s: injected I/O error", what);
 	return true;

@@ -81,7 +81,7 @@ const char *db_errmsg(db_t *db);
 void db_test_fail_after(db_t *db, int skip, int n);
 
 /* Crash injection for tests: after @skip more write calls succeed, the next
- * one ends the process at once (_exit(77)) in the middle of its transaction. */
+ * one kills the process with SIGKILL in the middle of its transaction. */
 void db_test_crash_after(db_t *db, int skip);
 
 /* The sqlite file name of an open database. */

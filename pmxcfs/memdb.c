@@ -858,6 +858,7 @@ int memdb_replace_tree(memdb_t *m, const uint8_t *leader_index, size_t leader_le
 	g_autofree char *err = NULL;
 	g_autofree uint8_t *idx = NULL;
 	g_autoptr(GPtrArray) local = NULL;
+	g_autofree char *vm_err = NULL;
 	size_t len;
 	memdb_index_view_t leader;
 	if (memdb_index_parse(leader_index, leader_len, &leader) < 0) {
@@ -912,7 +913,6 @@ int memdb_replace_tree(memdb_t *m, const uint8_t *leader_index, size_t leader_le
 	}
 	tree_free(m->tree);
 	m->tree = t;
-	g_autofree char *vm_err = NULL;
 	tree_installed(m, &vm_err);
 	if (vm_err)
 		g_warning("after the tree replace: %s", vm_err);
