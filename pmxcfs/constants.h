@@ -23,8 +23,8 @@
 #define MEMDB_MAX_FILE_SIZE (1024u * 1024u)
 
 /* statfs block size and the "file system size" it reports (core.md §2.11). */
-#define MEMDB_BLOCKSIZE 4096u
-#define MEMDB_BLOCKS 32768u /* 128 MiB */
+#define MEMDB_BLOCKSIZE  4096u
+#define MEMDB_BLOCKS     32768u /* 128 MiB */
 #define MEMDB_MAX_FSSIZE ((uint64_t)MEMDB_BLOCKS * MEMDB_BLOCKSIZE)
 
 /* statfs "files" figure (core.md §2.11). */
@@ -60,15 +60,15 @@
 #define MEMDB_VERSION_ROW_NAME "__version__"
 
 /* --- checksums and index (core.md §2.10) -------------------------------- */
-#define MEMDB_CSUM_LEN 32u           /* SHA-256 */
-#define MEMDB_INDEX_HEADER_LEN 32u   /* version, last_inode, writer, mtime, size, bytes */
-#define MEMDB_INDEX_ENTRY_LEN 40u    /* inode u64 + digest */
+#define MEMDB_CSUM_LEN         32u /* SHA-256 */
+#define MEMDB_INDEX_HEADER_LEN 32u /* version, last_inode, writer, mtime, size, bytes */
+#define MEMDB_INDEX_ENTRY_LEN  40u /* inode u64 + digest */
 
 /* --- VM configs (core.md §2.7) ------------------------------------------ */
-#define VMTYPE_QEMU 1
+#define VMTYPE_QEMU   1
 #define VMTYPE_OPENVZ 2
-#define VMTYPE_LXC 3
+#define VMTYPE_LXC    3
 
 /* --- sqlite (core.md §3.1) ----------------------------------------------- */
 #define DB_BUSY_TIMEOUT_MS 10000
-#define DB_FILE_MODE 0600
+#define DB_FILE_MODE       0600

@@ -29,13 +29,13 @@
 #include "constants.h"
 #include "database.h"
 
-#define DB_TABLE_DDL                                                                  \
-	"CREATE TABLE IF NOT EXISTS tree (  inode INTEGER PRIMARY KEY NOT NULL,  "    \
-	"parent INTEGER NOT NULL CHECK(typeof(parent)=='integer'),  "                 \
-	"version INTEGER NOT NULL CHECK(typeof(version)=='integer'),  "               \
-	"writer INTEGER NOT NULL CHECK(typeof(writer)=='integer'),  "                 \
-	"mtime INTEGER NOT NULL CHECK(typeof(mtime)=='integer'),  "                   \
-	"type INTEGER NOT NULL CHECK(typeof(type)=='integer'),  "                     \
+#define DB_TABLE_DDL                                                                               \
+	"CREATE TABLE IF NOT EXISTS tree (  inode INTEGER PRIMARY KEY NOT NULL,  "                 \
+	"parent INTEGER NOT NULL CHECK(typeof(parent)=='integer'),  "                              \
+	"version INTEGER NOT NULL CHECK(typeof(version)=='integer'),  "                            \
+	"writer INTEGER NOT NULL CHECK(typeof(writer)=='integer'),  "                              \
+	"mtime INTEGER NOT NULL CHECK(typeof(mtime)=='integer'),  "                                \
+	"type INTEGER NOT NULL CHECK(typeof(type)=='integer'),  "                                  \
 	"name TEXT NOT NULL,  data BLOB);"
 
 enum {
@@ -51,8 +51,9 @@ enum {
 };
 
 static const char *const statement_sql[ST_COUNT] = {
-	[ST_REPLACE] = "REPLACE INTO tree (inode, parent, version, writer, mtime, type, name, data) "
-		       "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8);",
+	[ST_REPLACE] =
+		"REPLACE INTO tree (inode, parent, version, writer, mtime, type, name, data) "
+		"VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8);",
 	[ST_DELETE] = "DELETE FROM tree WHERE inode = ?1;",
 	[ST_BEGIN] = "BEGIN TRANSACTION;",
 	[ST_COMMIT] = "COMMIT TRANSACTION;",
@@ -101,7 +102,7 @@ static int db_exec(db_t *db, const char *sql, char **ret_err)
 	if (rc != SQLITE_OK) {
 		if (ret_err)
 			*ret_err = g_strdup_printf("'%s': %s failed: %s", db->path, sql,
-			                           msg ? msg : sqlite3_errstr(rc));
+						   msg ? msg : sqlite3_errstr(rc));
 		sqlite3_free(msg);
 		return db_errno(rc) ? db_errno(rc) : -EIO;
 	}
@@ -114,10 +115,12 @@ int db_open(const char *path, db_t **ret, char **ret_err)
 	db->path = g_strdup(path);
 
 	int rc = sqlite3_open_v2(path, &db->conn,
-	                         SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
+				 SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
+				 NULL);
 	if (rc != SQLITE_OK) {
-		*ret_err = g_strdup_printf("unable to open database '%s': %s", path,
-		                           db->conn ? sqlite3_errmsg(db->conn) : sqlite3_errstr(rc));
+		*ret_err =
+			g_strdup_printf("unable to open database '%s': %s", path,
+					db->conn ? sqlite3_errmsg(db->conn) : sqlite3_errstr(rc));
 		db_close(db);
 		return db_errno(rc) ? db_errno(rc) : -EIO;
 	}
@@ -138,13 +141,15 @@ int db_open(const char *path, db_t **ret, char **ret_err)
 static int db_has_table(db_t *db, char **ret_err)
 {
 	sqlite3_stmt *st = NULL;
-	int rc = sqlite3_prepare_v2(db->conn,
-	                            "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'tree';",
-	                            -1, &st, NULL);
+	int rc = sqlite3_prepare_v2(
+		db->conn,
+		"SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'tree';", -1,
+		&st, NULL);
 	if (rc == SQLITE_OK)
 		rc = sqlite3_step(st);
 	if (rc != SQLITE_ROW) {
-		*ret_err = g_strdup_printf("'%s' cannot be read: %s", db->path, sqlite3_errmsg(db->conn));
+		*ret_err = g_strdup_printf("'%s' cannot be read: %s", db->path,
+					   sqlite3_errmsg(db->conn));
 		sqlite3_finalize(st);
 		return db_errno(rc) ? db_errno(rc) : -EIO;
 	}
@@ -171,19 +176,20 @@ static const char *column_type_name(int t)
 
 /* Check one integer column.  Returns 0 or sets *ret_err. */
 static int row_int(sqlite3_stmt *st, int col, const char *colname, int64_t max, uint64_t inode,
-                   uint64_t *ret, char **ret_err)
+		   uint64_t *ret, char **ret_err)
 {
 	int t = sqlite3_column_type(st, col);
 	if (t != SQLITE_INTEGER) {
-		*ret_err = g_strdup_printf("row inode %" PRIu64 ": column '%s' is %s, not an integer",
-		                           inode, colname, column_type_name(t));
+		*ret_err =
+			g_strdup_printf("row inode %" PRIu64 ": column '%s' is %s, not an integer",
+					inode, colname, column_type_name(t));
 		return -EUCLEAN;
 	}
 	int64_t v = sqlite3_column_int64(st, col);
 	if (v < 0 || v > max) {
 		*ret_err = g_strdup_printf("row inode %" PRIu64 ": column '%s' = %" PRId64
-		                           " is out of range (0..%" PRId64 ")",
-		                           inode, colname, v, max);
+					   " is out of range (0..%" PRId64 ")",
+					   inode, colname, v, max);
 		return -EUCLEAN;
 	}
 	*ret = (uint64_t)v;
@@ -197,12 +203,13 @@ int db_load(db_t *db, db_row_cb cb, void *userdata, char **ret_err)
 		return has;
 
 	sqlite3_stmt *st = NULL;
-	int rc = sqlite3_prepare_v2(db->conn,
-	                            "SELECT inode, parent, version, writer, mtime, type, name, data FROM tree;",
-	                            -1, &st, NULL);
+	int rc = sqlite3_prepare_v2(
+		db->conn,
+		"SELECT inode, parent, version, writer, mtime, type, name, data FROM tree;", -1,
+		&st, NULL);
 	if (rc != SQLITE_OK) {
-		*ret_err = g_strdup_printf("'%s': table 'tree' has an unexpected layout: %s", db->path,
-		                           sqlite3_errmsg(db->conn));
+		*ret_err = g_strdup_printf("'%s': table 'tree' has an unexpected layout: %s",
+					   db->path, sqlite3_errmsg(db->conn));
 		return -EUCLEAN;
 	}
 
@@ -211,9 +218,10 @@ int db_load(db_t *db, db_row_cb cb, void *userdata, char **ret_err)
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		db_row_t row = {0};
 		uint64_t v;
-		if (sqlite3_column_type(st, 0) != SQLITE_INTEGER || sqlite3_column_int64(st, 0) < 0) {
+		if (sqlite3_column_type(st, 0) != SQLITE_INTEGER ||
+		    sqlite3_column_int64(st, 0) < 0) {
 			err = g_strdup_printf("row with rowid %" PRId64 ": negative inode",
-			                      (int64_t)sqlite3_column_int64(st, 0));
+					      (int64_t)sqlite3_column_int64(st, 0));
 			r = -EUCLEAN;
 			break;
 		}
@@ -233,14 +241,16 @@ int db_load(db_t *db, db_row_cb cb, void *userdata, char **ret_err)
 
 		int nt = sqlite3_column_type(st, 6);
 		if (nt != SQLITE_TEXT) {
-			err = g_strdup_printf("row inode %" PRIu64 ": column 'name' is %s, not text",
-			                      row.inode, column_type_name(nt));
+			err = g_strdup_printf("row inode %" PRIu64
+					      ": column 'name' is %s, not text",
+					      row.inode, column_type_name(nt));
 			r = -EUCLEAN;
 			break;
 		}
 		row.name = (const char *)sqlite3_column_text(st, 6);
 		if ((size_t)sqlite3_column_bytes(st, 6) != strlen(row.name)) {
-			err = g_strdup_printf("row inode %" PRIu64 ": name contains a NUL byte", row.inode);
+			err = g_strdup_printf("row inode %" PRIu64 ": name contains a NUL byte",
+					      row.inode);
 			r = -EUCLEAN;
 			break;
 		}
@@ -254,15 +264,17 @@ int db_load(db_t *db, db_row_cb cb, void *userdata, char **ret_err)
 			if (row.size == 0)
 				row.data = NULL;
 		} else if (dt != SQLITE_NULL) {
-			err = g_strdup_printf("row inode %" PRIu64 " ('%s'): column 'data' is %s, not a blob",
-			                      row.inode, row.name, column_type_name(dt));
+			err = g_strdup_printf("row inode %" PRIu64
+					      " ('%s'): column 'data' is %s, not a blob",
+					      row.inode, row.name, column_type_name(dt));
 			r = -EUCLEAN;
 			break;
 		}
 		if (row.size > MEMDB_MAX_FILE_SIZE) {
-			err = g_strdup_printf("row inode %" PRIu64 " ('%s'): content of %zu bytes exceeds "
-			                      "the %u-byte file limit",
-			                      row.inode, row.name, row.size, MEMDB_MAX_FILE_SIZE);
+			err = g_strdup_printf("row inode %" PRIu64
+					      " ('%s'): content of %zu bytes exceeds "
+					      "the %u-byte file limit",
+					      row.inode, row.name, row.size, MEMDB_MAX_FILE_SIZE);
 			r = -EUCLEAN;
 			break;
 		}
@@ -298,27 +310,29 @@ int db_prepare(db_t *db, db_sync_t sync, char **ret_err)
 	int rc = sqlite3_prepare_v2(db->conn, "PRAGMA journal_mode = WAL;", -1, &st, NULL);
 	if (rc == SQLITE_OK)
 		rc = sqlite3_step(st);
-	if (rc != SQLITE_ROW || g_ascii_strcasecmp((const char *)sqlite3_column_text(st, 0), "wal") != 0) {
+	if (rc != SQLITE_ROW ||
+	    g_ascii_strcasecmp((const char *)sqlite3_column_text(st, 0), "wal") != 0) {
 		*ret_err = g_strdup_printf("unable to set WAL mode on '%s': %s", db->path,
-		                           sqlite3_errmsg(db->conn));
+					   sqlite3_errmsg(db->conn));
 		sqlite3_finalize(st);
 		return -EIO;
 	}
 	sqlite3_finalize(st);
 
-	if ((r = db_exec(db, sync == DB_SYNC_FULL ? "PRAGMA synchronous = FULL;"
-	                                          : "PRAGMA synchronous = NORMAL;",
-	                 ret_err)) < 0)
+	if ((r = db_exec(db,
+			 sync == DB_SYNC_FULL ? "PRAGMA synchronous = FULL;"
+					      : "PRAGMA synchronous = NORMAL;",
+			 ret_err)) < 0)
 		return r;
 	if ((r = db_exec(db, DB_TABLE_DDL, ret_err)) < 0)
 		return r;
 
 	for (int i = 0; i < ST_COUNT; i++) {
 		rc = sqlite3_prepare_v3(db->conn, statement_sql[i], -1, SQLITE_PREPARE_PERSISTENT,
-		                        &db->st[i], NULL);
+					&db->st[i], NULL);
 		if (rc != SQLITE_OK) {
 			*ret_err = g_strdup_printf("unable to prepare '%s': %s", statement_sql[i],
-			                           sqlite3_errmsg(db->conn));
+						   sqlite3_errmsg(db->conn));
 			return -EIO;
 		}
 	}
@@ -415,7 +429,7 @@ bool db_in_transaction(db_t *db)
 }
 
 static int db_replace(db_t *db, uint64_t inode, uint64_t parent, uint64_t version, uint32_t writer,
-                      uint32_t mtime, uint8_t type, const char *name, const void *data, size_t size)
+		      uint32_t mtime, uint8_t type, const char *name, const void *data, size_t size)
 {
 	sqlite3_stmt *st = db->st[ST_REPLACE];
 	sqlite3_bind_int64(st, 1, (sqlite3_int64)inode);
@@ -433,7 +447,7 @@ static int db_replace(db_t *db, uint64_t inode, uint64_t parent, uint64_t versio
 	if (r == 0 && sqlite3_changes(db->conn) != 1) {
 		g_free(db->errmsg);
 		db->errmsg = g_strdup_printf("replace of inode %" PRIu64 " changed %d rows", inode,
-		                             sqlite3_changes(db->conn));
+					     sqlite3_changes(db->conn));
 		r = -EIO;
 	}
 	return r;
@@ -443,8 +457,8 @@ int db_put(db_t *db, const db_row_t *row)
 {
 	if (db_fault(db, "replace"))
 		return -EIO;
-	return db_replace(db, row->inode, row->parent, row->version, row->writer, row->mtime, row->type,
-	                  row->name, row->data, row->size);
+	return db_replace(db, row->inode, row->parent, row->version, row->writer, row->mtime,
+			  row->type, row->name, row->data, row->size);
 }
 
 int db_delete(db_t *db, uint64_t inode)
@@ -460,7 +474,7 @@ int db_put_version(db_t *db, uint64_t version, uint32_t writer, uint32_t mtime)
 	if (db_fault(db, "replace version"))
 		return -EIO;
 	return db_replace(db, 0, 0, version, writer, mtime, MEMDB_TYPE_REG, MEMDB_VERSION_ROW_NAME,
-	                  NULL, 0);
+			  NULL, 0);
 }
 
 const char *db_errmsg(db_t *db)

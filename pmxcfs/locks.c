@@ -45,7 +45,8 @@ locktable_t *locktable_free(locktable_t *lt)
 	return NULL;
 }
 
-void locktable_set(locktable_t *lt, const char *path, const uint8_t csum[MEMDB_CSUM_LEN], uint64_t now)
+void locktable_set(locktable_t *lt, const char *path, const uint8_t csum[MEMDB_CSUM_LEN],
+		   uint64_t now)
 {
 	lock_state_t *s = g_new0(lock_state_t, 1);
 	s->since = now;
@@ -59,7 +60,7 @@ void locktable_remove(locktable_t *lt, const char *path)
 }
 
 bool locktable_expired(locktable_t *lt, const char *path, const uint8_t csum[MEMDB_CSUM_LEN],
-                       uint64_t now, uint32_t timeout)
+		       uint64_t now, uint32_t timeout)
 {
 	lock_state_t *s = g_hash_table_lookup(lt->locks, path);
 	if (!s) {
@@ -80,8 +81,8 @@ void locktable_rebuild(locktable_t *lt, memdb_tree_t *t, uint64_t now)
 	lt->locks = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
 
 	const memdb_entry_t *priv = g_hash_table_lookup(t->root->children, "priv");
-	const memdb_entry_t *dir = priv && priv->children ? g_hash_table_lookup(priv->children, "lock")
-	                                                  : NULL;
+	const memdb_entry_t *dir =
+		priv && priv->children ? g_hash_table_lookup(priv->children, "lock") : NULL;
 	if (dir && dir->children) {
 		GHashTableIter it;
 		gpointer v;

@@ -17,7 +17,7 @@ typedef struct memdb_tree {
 
 /* tree.c */
 memdb_entry_t *entry_new(uint64_t inode, uint64_t parent, uint64_t version, uint32_t writer,
-                         uint32_t mtime, uint8_t type, const char *name, GBytes *data);
+			 uint32_t mtime, uint8_t type, const char *name, GBytes *data);
 void entry_free(memdb_entry_t *e);
 memdb_tree_t *tree_new_empty(void);
 memdb_tree_t *tree_free(memdb_tree_t *t);
@@ -49,10 +49,11 @@ uint32_t vmlist_version(vmlist_t *vl);
 typedef struct locktable locktable_t;
 locktable_t *locktable_new(void);
 locktable_t *locktable_free(locktable_t *lt);
-void locktable_set(locktable_t *lt, const char *path, const uint8_t csum[MEMDB_CSUM_LEN], uint64_t now);
+void locktable_set(locktable_t *lt, const char *path, const uint8_t csum[MEMDB_CSUM_LEN],
+		   uint64_t now);
 void locktable_remove(locktable_t *lt, const char *path);
 bool locktable_expired(locktable_t *lt, const char *path, const uint8_t csum[MEMDB_CSUM_LEN],
-                       uint64_t now, uint32_t timeout);
+		       uint64_t now, uint32_t timeout);
 /* Rebuild from the directories under priv/lock; a lock whose checksum did
  * not change keeps its age (the original restarts every timer). */
 void locktable_rebuild(locktable_t *lt, memdb_tree_t *t, uint64_t now);

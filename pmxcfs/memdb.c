@@ -120,7 +120,7 @@ static void counters_bump_all(memdb_t *m)
 }
 
 static void emit(memdb_t *m, memdb_event_kind_t kind, const memdb_entry_t *e, uint64_t parent,
-                 const char *name, const char *path)
+		 const char *name, const char *path)
 {
 	if (!m->event_cb)
 		return;
@@ -198,7 +198,8 @@ static int txn_end(memdb_t *m, int r, const char *what, const char *path)
 	if (r == 0)
 		r = m->batch_depth ? db_release(m->db) : db_commit(m->db);
 	if (r < 0) {
-		g_warning("%s '%s' not stored, database write failed: %s", what, path, db_errmsg(m->db));
+		g_warning("%s '%s' not stored, database write failed: %s", what, path,
+			  db_errmsg(m->db));
 		(void)(m->batch_depth ? db_rollback_to(m->db) : db_rollback(m->db));
 		m->db_error = true;
 	}
@@ -207,7 +208,7 @@ static int txn_end(memdb_t *m, int r, const char *what, const char *path)
 
 /* Write @e's row as it will be after the change, plus the version row. */
 static int store(memdb_t *m, const memdb_entry_t *e, uint64_t parent, const char *name,
-                 uint64_t version, uint32_t writer, uint32_t mtime, GBytes *data)
+		 uint64_t version, uint32_t writer, uint32_t mtime, GBytes *data)
 {
 	gsize size = 0;
 	const void *p = data ? g_bytes_get_data(data, &size) : NULL;
@@ -278,7 +279,8 @@ int memdb_open(const char *dbpath, const memdb_options_t *opts, memdb_t **ret, c
 		m->tree->root->version = 1;
 		r = db_put_version(m->db, 1, 0, (uint32_t)time(NULL));
 		if (r < 0) {
-			*ret_err = g_strdup_printf("'%s': cannot initialise: %s", dbpath, db_errmsg(m->db));
+			*ret_err = g_strdup_printf("'%s': cannot initialise: %s", dbpath,
+						   db_errmsg(m->db));
 			goto fail;
 		}
 		m->tree->had_version_row = true;
@@ -333,7 +335,7 @@ static int reload(memdb_t *m)
 /* --- create / write ------------------------------------------------------ */
 
 static int do_write(memdb_t *m, const char *path, uint32_t writer, uint32_t mtime, const void *data,
-                    size_t count, uint64_t offset, bool truncate, bool create)
+		    size_t count, uint64_t offset, bool truncate, bool create)
 {
 	if (m->broken)
 		return -EIO;
@@ -429,7 +431,7 @@ int memdb_create(memdb_t *m, const char *path, uint32_t writer, uint32_t mtime)
 }
 
 int memdb_write(memdb_t *m, const char *path, uint32_t writer, uint32_t mtime, const void *data,
-                size_t count, uint64_t offset, bool truncate)
+		size_t count, uint64_t offset, bool truncate)
 {
 	return do_write(m, path, writer, mtime, data, count, offset, truncate, false);
 }
@@ -471,7 +473,8 @@ int memdb_mkdir(memdb_t *m, const char *path, uint32_t writer, uint32_t mtime)
 		return r;
 
 	bump(m, writer, mtime);
-	memdb_entry_t *e = entry_new(nv, parent->inode, nv, writer, mtime, MEMDB_TYPE_DIR, base, NULL);
+	memdb_entry_t *e =
+		entry_new(nv, parent->inode, nv, writer, mtime, MEMDB_TYPE_DIR, base, NULL);
 	g_hash_table_insert(m->tree->index, &e->inode, e);
 	attach(m->tree, parent, e);
 	if (path_is_lock_parent(dir)) {
@@ -848,7 +851,7 @@ void memdb_tree_checksum(memdb_t *m, uint8_t out[MEMDB_CSUM_LEN])
 /* --- cluster sync ------------------------------------------------------ */
 
 int memdb_replace_tree(memdb_t *m, const uint8_t *leader_index, size_t leader_len,
-                       const db_row_t *updates, size_t n_updates, char **ret_err)
+		       const db_row_t *updates, size_t n_updates, char **ret_err)
 {
 	if (m->batch_depth > 0) {
 		*ret_err = g_strdup("tree replace inside a batch");
@@ -886,10 +889,12 @@ int memdb_replace_tree(memdb_t *m, const uint8_t *leader_index, size_t leader_le
 	}
 	for (size_t i = 0; i < n_updates && r == 0; i++) {
 		const db_row_t *u = &updates[i];
-		r = u->inode == 0 ? db_put_version(m->db, u->version, u->writer, u->mtime) : db_put(m->db, u);
+		r = u->inode == 0 ? db_put_version(m->db, u->version, u->writer, u->mtime)
+				  : db_put(m->db, u);
 	}
 	if (r < 0) {
-		*ret_err = g_strdup_printf("writing the leader's entries failed: %s", db_errmsg(m->db));
+		*ret_err = g_strdup_printf("writing the leader's entries failed: %s",
+					   db_errmsg(m->db));
 		goto fail;
 	}
 

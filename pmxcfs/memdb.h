@@ -36,10 +36,10 @@ struct memdb_entry {
 	uint64_t version; /* global version of the last change */
 	uint32_t writer;  /* node id of the last writer */
 	uint32_t mtime;
-	uint32_t size;    /* content length; 0 for directories */
-	uint8_t type;     /* MEMDB_TYPE_DIR or MEMDB_TYPE_REG */
-	char *name;       /* "" for the root */
-	GBytes *data;     /* regular file content, NULL when size is 0 */
+	uint32_t size;        /* content length; 0 for directories */
+	uint8_t type;         /* MEMDB_TYPE_DIR or MEMDB_TYPE_REG */
+	char *name;           /* "" for the root */
+	GBytes *data;         /* regular file content, NULL when size is 0 */
 	GHashTable *children; /* directory: name -> memdb_entry_t*, else NULL */
 	memdb_entry_t *up;    /* parent entry; NULL for the root */
 	bool digest_valid;    /* digest caches the index digest (core.md §2.10 B) */
@@ -90,7 +90,7 @@ int memdb_create(memdb_t *mdb, const char *path, uint32_t writer, uint32_t mtime
 int memdb_mkdir(memdb_t *mdb, const char *path, uint32_t writer, uint32_t mtime);
 /* Returns @count on success.  truncate: the size becomes offset + count. */
 int memdb_write(memdb_t *mdb, const char *path, uint32_t writer, uint32_t mtime, const void *data,
-                size_t count, uint64_t offset, bool truncate);
+		size_t count, uint64_t offset, bool truncate);
 /* truncate(path, size) as the original: write(count 0, offset size, truncate) */
 int memdb_truncate(memdb_t *mdb, const char *path, uint32_t writer, uint32_t mtime, uint64_t size);
 int memdb_delete(memdb_t *mdb, const char *path, uint32_t writer, uint32_t mtime);
@@ -149,7 +149,7 @@ typedef struct memdb_index_view {
 	uint64_t last_inode;
 	uint32_t writer;
 	uint32_t mtime;
-	uint32_t size;        /* number of entries */
+	uint32_t size;          /* number of entries */
 	const uint8_t *entries; /* size * 40 bytes */
 } memdb_index_view_t;
 
@@ -167,7 +167,7 @@ const uint8_t *memdb_index_digest(const memdb_index_view_t *v, uint32_t i);
  * one transaction: on any failure (or a crash) the old tree stays.  Not
  * allowed inside a batch (-EBUSY). */
 int memdb_replace_tree(memdb_t *mdb, const uint8_t *leader_index, size_t leader_len,
-                       const db_row_t *updates, size_t n_updates, char **ret_err);
+		       const db_row_t *updates, size_t n_updates, char **ret_err);
 
 /* --- per-path change counters (core.md §2.8) --------------------------- */
 
@@ -179,7 +179,7 @@ uint32_t memdb_path_counter(memdb_t *mdb, size_t i);
 
 typedef struct memdb_vm {
 	uint32_t vmid;
-	int type;       /* VMTYPE_* */
+	int type; /* VMTYPE_* */
 	char *node;
 	uint32_t version; /* per-VM version (global VM counter at its last write) */
 } memdb_vm_t;

@@ -125,7 +125,7 @@ int vm_kind_type(const char *kind, size_t len)
 }
 
 bool path_parse_vm_config(const char *path, uint32_t *ret_vmid, int *ret_type,
-                          const char **ret_node, size_t *ret_nodelen)
+			  const char **ret_node, size_t *ret_nodelen)
 {
 	if (strncmp(path, "nodes/", 6) != 0)
 		return false;

@@ -43,7 +43,7 @@ bool node_name_valid(const char *name, size_t len);
  * *ret_node / *ret_nodelen (pointing into @path); any out pointer may be
  * NULL. */
 bool path_parse_vm_config(const char *path, uint32_t *ret_vmid, int *ret_type,
-                          const char **ret_node, size_t *ret_nodelen);
+			  const char **ret_node, size_t *ret_nodelen);
 
 /* The file name of a VM config "<vmid>.conf" (vmid 1-9 then digits, fits in
  * u32).  Returns true and sets *ret_vmid. */

@@ -27,7 +27,7 @@
 #include "paths.h"
 
 memdb_entry_t *entry_new(uint64_t inode, uint64_t parent, uint64_t version, uint32_t writer,
-                         uint32_t mtime, uint8_t type, const char *name, GBytes *data)
+			 uint32_t mtime, uint8_t type, const char *name, GBytes *data)
 {
 	memdb_entry_t *e = g_new0(memdb_entry_t, 1);
 	e->inode = inode;
@@ -95,7 +95,8 @@ static int load_row(const db_row_t *row, void *userdata, char **ret_err)
 
 	if (row->inode == 0) {
 		if (strcmp(row->name, MEMDB_VERSION_ROW_NAME) != 0) {
-			*ret_err = g_strdup_printf("root inode has unexpected name '%s'", row->name);
+			*ret_err =
+				g_strdup_printf("root inode has unexpected name '%s'", row->name);
 			return -EUCLEAN;
 		}
 		t->root->version = row->version;
@@ -105,32 +106,37 @@ static int load_row(const db_row_t *row, void *userdata, char **ret_err)
 		return 0;
 	}
 	if (row->name[0] == '\0') {
-		*ret_err = g_strdup_printf("inode has no name (inode = %016" PRIX64 ")", row->inode);
+		*ret_err =
+			g_strdup_printf("inode has no name (inode = %016" PRIX64 ")", row->inode);
 		return -EUCLEAN;
 	}
 	if (!path_name_valid(row->name) || strchr(row->name, '/')) {
-		*ret_err = g_strdup_printf("inode has an invalid name '%s' (inode = %016" PRIX64 ")",
-		                           row->name, row->inode);
+		*ret_err =
+			g_strdup_printf("inode has an invalid name '%s' (inode = %016" PRIX64 ")",
+					row->name, row->inode);
 		return -EUCLEAN;
 	}
 	if (row->type != MEMDB_TYPE_DIR && row->type != MEMDB_TYPE_REG) {
-		*ret_err = g_strdup_printf("inode has unknown type (inode = %016" PRIX64 ", type = %u)",
-		                           row->inode, row->type);
+		*ret_err = g_strdup_printf("inode has unknown type (inode = %016" PRIX64
+					   ", type = %u)",
+					   row->inode, row->type);
 		return -EUCLEAN;
 	}
 	if (row->type == MEMDB_TYPE_DIR && row->size > 0) {
-		*ret_err = g_strdup_printf("directory inode contains data (inode = %016" PRIX64 ", name = '%s')",
-		                           row->inode, row->name);
+		*ret_err = g_strdup_printf("directory inode contains data (inode = %016" PRIX64
+					   ", name = '%s')",
+					   row->inode, row->name);
 		return -EUCLEAN;
 	}
 	if (row->parent == row->inode) {
-		*ret_err = g_strdup_printf("inode is its own parent (inode = %016" PRIX64 ", name = '%s')",
-		                           row->inode, row->name);
+		*ret_err = g_strdup_printf("inode is its own parent (inode = %016" PRIX64
+					   ", name = '%s')",
+					   row->inode, row->name);
 		return -EUCLEAN;
 	}
 	g_autoptr(GBytes) data = row->size ? g_bytes_new(row->data, row->size) : NULL;
 	memdb_entry_t *e = entry_new(row->inode, row->parent, row->version, row->writer, row->mtime,
-	                             row->type, row->name, data);
+				     row->type, row->name, data);
 	g_hash_table_insert(t->index, &e->inode, e);
 	t->total_bytes += e->size;
 	return 0;
@@ -149,14 +155,14 @@ static int tree_link(memdb_tree_t *t, char **ret_err)
 		memdb_entry_t *p = g_hash_table_lookup(t->index, &e->parent);
 		if (!p) {
 			*ret_err = g_strdup_printf("missing directory inode (inode = %016" PRIX64
-			                           ", parent of inode %016" PRIX64 " '%s')",
-			                           e->parent, e->inode, e->name);
+						   ", parent of inode %016" PRIX64 " '%s')",
+						   e->parent, e->inode, e->name);
 			return -EUCLEAN;
 		}
 		if (p->type != MEMDB_TYPE_DIR) {
 			*ret_err = g_strdup_printf("parent is not a directory (inode = %016" PRIX64
-			                           ", parent = %016" PRIX64 ", name = '%s')",
-			                           e->inode, e->parent, e->name);
+						   ", parent = %016" PRIX64 ", name = '%s')",
+						   e->inode, e->parent, e->name);
 			return -EUCLEAN;
 		}
 		memdb_entry_t *other = g_hash_table_lookup(p->children, e->name);
@@ -166,8 +172,8 @@ static int tree_link(memdb_tree_t *t, char **ret_err)
 				", parent = 0x%016" PRIX64 ", v./mtime = 0x%" PRIX64 "/0x%" PRIX32
 				") vs. B:(inode = 0x%016" PRIX64 ", parent = 0x%016" PRIX64
 				", v./mtime = 0x%" PRIX64 "/0x%" PRIX32 ")",
-				e->name, other->inode, other->parent, other->version, other->mtime, e->inode,
-				e->parent, e->version, e->mtime);
+				e->name, other->inode, other->parent, other->version, other->mtime,
+				e->inode, e->parent, e->version, e->mtime);
 			return -EUCLEAN;
 		}
 		g_hash_table_insert(p->children, e->name, e);
@@ -202,10 +208,11 @@ static int tree_check_reachable(memdb_tree_t *t, char **ret_err)
 	while (g_hash_table_iter_next(&it, NULL, &v)) {
 		memdb_entry_t *e = v;
 		if (!g_hash_table_contains(seen, &e->inode)) {
-			*ret_err = g_strdup_printf("inode is not reachable from the root, its parents form "
-			                           "a cycle (inode = %016" PRIX64 ", parent = %016" PRIX64
-			                           ", name = '%s')",
-			                           e->inode, e->parent, e->name);
+			*ret_err = g_strdup_printf(
+				"inode is not reachable from the root, its parents form "
+				"a cycle (inode = %016" PRIX64 ", parent = %016" PRIX64
+				", name = '%s')",
+				e->inode, e->parent, e->name);
 			break;
 		}
 	}
@@ -228,10 +235,11 @@ static int tree_check_versions(memdb_tree_t *t, char **ret_err)
 		memdb_entry_t *e = v;
 		uint64_t m = MAX(e->inode, e->version);
 		if (m > t->root->version) {
-			*ret_err = g_strdup_printf("global version %" PRIu64 " is lower than the inode or "
-			                           "version of a row (inode = %016" PRIX64 ", version = %" PRIu64
-			                           ", name = '%s')",
-			                           t->root->version, e->inode, e->version, e->name);
+			*ret_err = g_strdup_printf("global version %" PRIu64
+						   " is lower than the inode or "
+						   "version of a row (inode = %016" PRIX64
+						   ", version = %" PRIu64 ", name = '%s')",
+						   t->root->version, e->inode, e->version, e->name);
 			return -EUCLEAN;
 		}
 	}
@@ -244,7 +252,7 @@ int tree_load(db_t *db, memdb_tree_t **ret, char **ret_err)
 	char *err = NULL;
 	int r = db_load(db, load_row, t, ret_err);
 	if (r == 0 && ((r = tree_link(t, &err)) < 0 || (r = tree_check_reachable(t, &err)) < 0 ||
-	               (r = tree_check_versions(t, &err)) < 0))
+		       (r = tree_check_versions(t, &err)) < 0))
 		*ret_err = g_strdup_printf("'%s': %s", db_path(db), err);
 	g_free(err);
 	if (r < 0) {

@@ -74,7 +74,8 @@ bool vmlist_conflict(vmlist_t *vl, uint32_t vmid, int type, const char *node, si
 	const memdb_vm_t *vm = g_hash_table_lookup(vl->vms, GUINT_TO_POINTER(vmid));
 	if (!vm)
 		return false;
-	return vm->type != type || strlen(vm->node) != nodelen || memcmp(vm->node, node, nodelen) != 0;
+	return vm->type != type || strlen(vm->node) != nodelen ||
+	       memcmp(vm->node, node, nodelen) != 0;
 }
 
 const memdb_vm_t *vmlist_get(vmlist_t *vl, uint32_t vmid)
@@ -142,7 +143,8 @@ int vmlist_rebuild(vmlist_t *vl, memdb_tree_t *t, char **ret_err)
 	}
 
 	g_hash_table_remove_all(vl->vms);
-	g_autoptr(GHashTable) where = g_hash_table_new_full(g_direct_hash, g_direct_equal, NULL, g_free);
+	g_autoptr(GHashTable) where =
+		g_hash_table_new_full(g_direct_hash, g_direct_equal, NULL, g_free);
 	g_autoptr(GPtrArray) node_dirs = sorted_children(nodes);
 	int r = 0;
 	for (guint i = 0; i < node_dirs->len; i++) {
@@ -158,14 +160,18 @@ int vmlist_rebuild(vmlist_t *vl, memdb_tree_t *t, char **ret_err)
 			for (guint j = 0; j < files->len; j++) {
 				const memdb_entry_t *f = g_ptr_array_index(files, j);
 				uint32_t vmid;
-				if (f->type != MEMDB_TYPE_REG || !vm_config_name_parse(f->name, &vmid))
+				if (f->type != MEMDB_TYPE_REG ||
+				    !vm_config_name_parse(f->name, &vmid))
 					continue;
-				char *path = g_strdup_printf("nodes/%s/%s/%s", nd->name, vm_kinds[k], f->name);
-				const char *first = g_hash_table_lookup(where, GUINT_TO_POINTER(vmid));
+				char *path = g_strdup_printf("nodes/%s/%s/%s", nd->name,
+							     vm_kinds[k], f->name);
+				const char *first =
+					g_hash_table_lookup(where, GUINT_TO_POINTER(vmid));
 				if (first) {
 					if (r == 0 && ret_err)
-						*ret_err = g_strdup_printf("detected duplicate VMID %u: '%s' and '%s'",
-						                           vmid, first, path);
+						*ret_err = g_strdup_printf(
+							"detected duplicate VMID %u: '%s' and '%s'",
+							vmid, first, path);
 					r = -EEXIST;
 					g_free(path);
 					continue;

@@ -43,8 +43,8 @@ static void phase_end(const char *what, int n, const char *unit)
 {
 	gint64 us = g_get_monotonic_time() - t_start;
 	uint64_t w = disk_written() - w_start;
-	printf("%-44s %8d %-8s %9.0f /s %9.3f ms  disk %7.2f MiB\n", what, n, unit,
-	       n / (us / 1e6), us / 1e3, w / 1048576.0);
+	printf("%-44s %8d %-8s %9.0f /s %9.3f ms  disk %7.2f MiB\n", what, n, unit, n / (us / 1e6),
+	       us / 1e3, w / 1048576.0);
 }
 
 static void check(int r, const char *what)
@@ -178,7 +178,8 @@ int main(int argc, char **argv)
 	check(memdb_create(m, "big", 0, 1), "create");
 	phase_begin();
 	for (int off = 0; off < 1048576; off += 4096)
-		check(memdb_write(m, "big", 0, 1, chunk, sizeof(chunk), (uint64_t)off, false), "write");
+		check(memdb_write(m, "big", 0, 1, chunk, sizeof(chunk), (uint64_t)off, false),
+		      "write");
 	phase_end("1 MiB in 4 KiB chunks, 1 commit per chunk", 256, "chunks");
 	g_autofree char *mib = g_malloc0(1048576);
 	phase_begin();

@@ -25,7 +25,7 @@ static void test_tv1(void)
 		g_autofree char *name = g_strdup_printf("testfile%d", i);
 		g_assert_cmpint(memdb_create(m, name, 0, 1234), ==, 0);
 		g_assert_cmpint(memdb_write(m, name, 0, 1234, zeros, sizeof(zeros), 0, false), ==,
-		                sizeof(zeros));
+				sizeof(zeros));
 	}
 	size_t len;
 	g_autofree uint8_t *idx = memdb_encode_index(m, &len);
@@ -37,7 +37,8 @@ static void test_tv1(void)
 	g_assert_cmpuint(v.writer, ==, 0);
 	g_assert_cmpuint(v.size, ==, 101);
 	g_autofree char *sha = tu_sha256(idx, len);
-	g_assert_cmpstr(sha, ==, "913fd95015af9d93f10dd51ba2a7bb11351bcfe040be21e95fcba834adc3ec10");
+	g_assert_cmpstr(sha, ==,
+			"913fd95015af9d93f10dd51ba2a7bb11351bcfe040be21e95fcba834adc3ec10");
 	uint8_t tc[MEMDB_CSUM_LEN];
 	memdb_tree_checksum(m, tc);
 	assert_hex(tc, "6f4b756a5d212d894deba9c2485bf1e0a6a006d94883ff9bef1b941afa137d2b");
@@ -68,7 +69,8 @@ static void test_tv2(void)
 	g_autofree uint8_t *idx = memdb_encode_index(m, &len);
 	g_assert_cmpuint(len, ==, 152);
 	g_autofree char *sha = tu_sha256(idx, len);
-	g_assert_cmpstr(sha, ==, "fa830cb7d70fcfed4fcdc47e3238bc92d28875c25b870a77684c43ad3825c70b");
+	g_assert_cmpstr(sha, ==,
+			"fa830cb7d70fcfed4fcdc47e3238bc92d28875c25b870a77684c43ad3825c70b");
 	memdb_index_view_t v;
 	g_assert_cmpint(memdb_index_parse(idx, len, &v), ==, 0);
 	g_assert_cmpuint(v.version, ==, 4);
@@ -77,9 +79,12 @@ static void test_tv2(void)
 	g_assert_cmpuint(memdb_index_inode(&v, 0), ==, 0);
 	g_assert_cmpuint(memdb_index_inode(&v, 1), ==, 2);
 	g_assert_cmpuint(memdb_index_inode(&v, 2), ==, 3);
-	assert_hex(memdb_index_digest(&v, 0), "4b98bb25bbac10cf8ca5c728d13ca21cc6f3266ffe191b16cb75f09095ea4149");
-	assert_hex(memdb_index_digest(&v, 1), "fd3bbe81ac7ccffd88b3099267cd84bfebc4b45d1efda6b35dc861b9114a3d36");
-	assert_hex(memdb_index_digest(&v, 2), "499f32f67f3434c815889b2de8edec6a0f98d6d316edbb085239a7a18688a229");
+	assert_hex(memdb_index_digest(&v, 0),
+		   "4b98bb25bbac10cf8ca5c728d13ca21cc6f3266ffe191b16cb75f09095ea4149");
+	assert_hex(memdb_index_digest(&v, 1),
+		   "fd3bbe81ac7ccffd88b3099267cd84bfebc4b45d1efda6b35dc861b9114a3d36");
+	assert_hex(memdb_index_digest(&v, 2),
+		   "499f32f67f3434c815889b2de8edec6a0f98d6d316edbb085239a7a18688a229");
 	uint8_t c[MEMDB_CSUM_LEN];
 	memdb_tree_checksum(m, c);
 	assert_hex(c, "47ebdc39e0f435d10cf4a17bfacb591e25a7277224c55e8110f10e53bc708008");

@@ -19,10 +19,10 @@
 
 #define DDL_TEXT                                                                                   \
 	"CREATE TABLE tree (  inode INTEGER PRIMARY KEY NOT NULL,  parent INTEGER NOT NULL "       \
-	"CHECK(typeof(parent)=='integer'),  version INTEGER NOT NULL "                            \
-	"CHECK(typeof(version)=='integer'),  writer INTEGER NOT NULL "                            \
-	"CHECK(typeof(writer)=='integer'),  mtime INTEGER NOT NULL "                              \
-	"CHECK(typeof(mtime)=='integer'),  type INTEGER NOT NULL "                                \
+	"CHECK(typeof(parent)=='integer'),  version INTEGER NOT NULL "                             \
+	"CHECK(typeof(version)=='integer'),  writer INTEGER NOT NULL "                             \
+	"CHECK(typeof(writer)=='integer'),  mtime INTEGER NOT NULL "                               \
+	"CHECK(typeof(mtime)=='integer'),  type INTEGER NOT NULL "                                 \
 	"CHECK(typeof(type)=='integer'),  name TEXT NOT NULL,  data BLOB)"
 
 /* Run the sqlite3 CLI on @db with @sql; returns its stdout (g_free). */
@@ -37,7 +37,7 @@ static char *cli(const char *db, const char *sql)
 	int status;
 	GError *err = NULL;
 	g_assert_true(g_spawn_sync(NULL, (char **)argv, NULL, G_SPAWN_DEFAULT, NULL, NULL, &out,
-	                           &errout, &status, &err));
+				   &errout, &status, &err));
 	g_assert_no_error(err);
 	if (!g_spawn_check_wait_status(status, NULL))
 		g_error("sqlite3 failed on '%s': %s", sql, errout);
@@ -78,9 +78,11 @@ static void test_original_db_opens(void)
 	char *dir = tu_dir_new();
 	/* a WAL database as the original leaves it, rows in an order with
 	 * children before their parents */
-	g_autofree char *db = make_db(dir,
+	g_autofree char *db = make_db(
+		dir,
 		"PRAGMA journal_mode=WAL;\n"
-		"INSERT INTO tree VALUES (5, 4, 5, 3, 1700000003, 8, 'qemu-server.conf', X'6F6E650A');\n"
+		"INSERT INTO tree VALUES (5, 4, 5, 3, 1700000003, 8, 'qemu-server.conf', "
+		"X'6F6E650A');\n"
 		"INSERT INTO tree VALUES (0, 0, 9, 3, 1700000009, 8, '__version__', NULL);\n"
 		"INSERT INTO tree VALUES (4, 2, 4, 3, 1700000002, 4, 'sub', NULL);\n"
 		"INSERT INTO tree VALUES (2, 0, 2, 1, 1700000001, 4, 'nodes', NULL);\n"
@@ -133,12 +135,12 @@ static void test_written_db_is_original_format(void)
 	g_autofree char *mode = cli(db, "PRAGMA journal_mode;\n");
 	g_assert_cmpstr(g_strstrip(mode), ==, "wal");
 	g_autofree char *rows = cli(db, "SELECT inode, parent, version, writer, mtime, type, name, "
-	                                "typeof(data), hex(data) FROM tree ORDER BY inode;\n");
+					"typeof(data), hex(data) FROM tree ORDER BY inode;\n");
 	g_assert_cmpstr(rows, ==,
-	                "0|0|5|0|103|8|__version__|null|\n"
-	                "2|0|2|0|100|4|nodes|null|\n"
-	                "3|2|3|0|101|8|empty|null|\n"
-	                "4|0|5|0|103|8|f|blob|616263\n");
+			"0|0|5|0|103|8|__version__|null|\n"
+			"2|0|2|0|100|4|nodes|null|\n"
+			"3|2|3|0|101|8|empty|null|\n"
+			"4|0|5|0|103|8|f|blob|616263\n");
 	g_autofree char *ic = cli(db, "PRAGMA integrity_check;\n");
 	g_assert_cmpstr(g_strstrip(ic), ==, "ok");
 	tu_dir_free(dir);
@@ -155,7 +157,8 @@ static void test_empty_file(void)
 	g_assert_cmpint(memdb_open(db, NULL, &m, &err), ==, 0);
 	g_assert_cmpuint(memdb_version(m), ==, 1);
 	memdb_close(m);
-	g_autofree char *rows = cli(db, "SELECT inode, parent, version, writer, type, name FROM tree;\n");
+	g_autofree char *rows =
+		cli(db, "SELECT inode, parent, version, writer, type, name FROM tree;\n");
 	g_assert_cmpstr(rows, ==, "0|0|1|0|8|__version__\n");
 	tu_dir_free(dir);
 }
@@ -171,7 +174,9 @@ static const damage_t damages[] = {
 	{"missing-parent",
 	 "INSERT INTO tree VALUES (0,0,9,0,1,8,'__version__',NULL);"
 	 "INSERT INTO tree VALUES (3,7,3,0,1,8,'orphan',NULL);",
-	 "missing directory inode (inode = 0000000000000007, parent of inode 0000000000000003 'orphan')", false},
+	 "missing directory inode (inode = 0000000000000007, parent of inode 0000000000000003 "
+	 "'orphan')",
+	 false},
 	{"duplicate-name",
 	 "INSERT INTO tree VALUES (0,0,9,0,1,8,'__version__',NULL);"
 	 "INSERT INTO tree VALUES (2,0,2,0,1,8,'same',NULL);"
@@ -189,7 +194,9 @@ static const damage_t damages[] = {
 	 "INSERT INTO tree VALUES (0,0,9,0,1,8,'__version__',NULL);"
 	 "INSERT INTO tree VALUES (2,0,2,0,1,8,'file',NULL);"
 	 "INSERT INTO tree VALUES (3,2,3,0,1,8,'child',NULL);",
-	 "parent is not a directory (inode = 0000000000000003, parent = 0000000000000002, name = 'child')", false},
+	 "parent is not a directory (inode = 0000000000000003, parent = 0000000000000002, name = "
+	 "'child')",
+	 false},
 	{"no-name",
 	 "INSERT INTO tree VALUES (0,0,9,0,1,8,'__version__',NULL);"
 	 "INSERT INTO tree VALUES (2,0,2,0,1,8,'',NULL);",
@@ -198,16 +205,15 @@ static const damage_t damages[] = {
 	 "INSERT INTO tree VALUES (0,0,9,0,1,8,'__version__',NULL);"
 	 "INSERT INTO tree VALUES (2,0,2,0,1,8,'a/b',NULL);",
 	 "invalid name 'a/b'", false},
-	{"root-name",
-	 "INSERT INTO tree VALUES (0,0,9,0,1,8,'root',NULL);",
+	{"root-name", "INSERT INTO tree VALUES (0,0,9,0,1,8,'root',NULL);",
 	 "root inode has unexpected name 'root'", false},
-	{"missing-version-row",
-	 "INSERT INTO tree VALUES (2,0,2,0,1,8,'f',NULL);",
+	{"missing-version-row", "INSERT INTO tree VALUES (2,0,2,0,1,8,'f',NULL);",
 	 "'__version__' row (inode 0) is missing", false},
 	{"version-lower-than-inode",
 	 "INSERT INTO tree VALUES (0,0,3,0,1,8,'__version__',NULL);"
 	 "INSERT INTO tree VALUES (5,0,2,0,1,8,'f',NULL);",
-	 "global version 3 is lower than the inode or version of a row (inode = 0000000000000005", false},
+	 "global version 3 is lower than the inode or version of a row (inode = 0000000000000005",
+	 false},
 	{"parent-cycle",
 	 "INSERT INTO tree VALUES (0,0,9,0,1,8,'__version__',NULL);"
 	 "INSERT INTO tree VALUES (2,3,2,0,1,4,'a',NULL);"
@@ -225,11 +231,13 @@ static const damage_t damages[] = {
 	 "INSERT INTO tree VALUES (5,4,5,0,1,8,'100.conf',NULL);"
 	 "INSERT INTO tree VALUES (6,3,6,0,1,4,'lxc',NULL);"
 	 "INSERT INTO tree VALUES (7,6,7,0,1,8,'100.conf',NULL);",
-	 "detected duplicate VMID 100: 'nodes/a/qemu-server/100.conf' and 'nodes/a/lxc/100.conf'", false},
+	 "detected duplicate VMID 100: 'nodes/a/qemu-server/100.conf' and 'nodes/a/lxc/100.conf'",
+	 false},
 	{"data-too-large",
 	 "INSERT INTO tree VALUES (0,0,9,0,1,8,'__version__',NULL);"
 	 "INSERT INTO tree VALUES (2,0,2,0,1,8,'big',zeroblob(1048577));",
-	 "row inode 2 ('big'): content of 1048577 bytes exceeds the 1048576-byte file limit", false},
+	 "row inode 2 ('big'): content of 1048577 bytes exceeds the 1048576-byte file limit",
+	 false},
 	{"writer-out-of-range",
 	 "INSERT INTO tree VALUES (0,0,9,0,1,8,'__version__',NULL);"
 	 "INSERT INTO tree VALUES (2,0,2,4294967296,1,8,'f',NULL);",
@@ -241,7 +249,8 @@ static const damage_t damages[] = {
 	/* without the CHECK constraints a hand-made table can hold anything */
 	{"garbage-data-type",
 	 "CREATE TABLE tree (inode INTEGER PRIMARY KEY NOT NULL, parent INTEGER NOT NULL, version "
-	 "INTEGER NOT NULL, writer INTEGER NOT NULL, mtime INTEGER NOT NULL, type INTEGER NOT NULL, "
+	 "INTEGER NOT NULL, writer INTEGER NOT NULL, mtime INTEGER NOT NULL, type INTEGER NOT "
+	 "NULL, "
 	 "name TEXT NOT NULL, data BLOB);"
 	 "INSERT INTO tree VALUES (0,0,9,0,1,8,'__version__',NULL);"
 	 "INSERT INTO tree VALUES (2,0,2,0,1,8,'f',3.25);",
@@ -318,8 +327,9 @@ static void test_truncated(void)
 	/* enough rows for many pages, then cut the file in half */
 	GString *rows = g_string_new("INSERT INTO tree VALUES (0,0,500,0,1,8,'__version__',NULL);");
 	for (int i = 2; i < 400; i++)
-		g_string_append_printf(rows, "INSERT INTO tree VALUES (%d,0,%d,0,1,8,'f%d',zeroblob(3000));",
-		                       i, i, i);
+		g_string_append_printf(
+			rows, "INSERT INTO tree VALUES (%d,0,%d,0,1,8,'f%d',zeroblob(3000));", i, i,
+			i);
 	g_autofree char *db = make_db(dir, rows->str);
 	g_string_free(rows, TRUE);
 	char *data;
@@ -345,10 +355,11 @@ static void test_random_damage(void)
 {
 	char *dir = tu_dir_new();
 	GString *rows = g_string_new("INSERT INTO tree VALUES (0,0,100,0,1,8,'__version__',NULL);"
-	                             "INSERT INTO tree VALUES (2,0,2,0,1,4,'d',NULL);");
+				     "INSERT INTO tree VALUES (2,0,2,0,1,4,'d',NULL);");
 	for (int i = 3; i < 60; i++)
-		g_string_append_printf(rows, "INSERT INTO tree VALUES (%d,2,%d,0,1,8,'f%d',randomblob(%d));",
-		                       i, i, i, 50 * i);
+		g_string_append_printf(
+			rows, "INSERT INTO tree VALUES (%d,2,%d,0,1,8,'f%d',randomblob(%d));", i, i,
+			i, 50 * i);
 	g_autofree char *db = make_db(dir, rows->str);
 	g_string_free(rows, TRUE);
 	char *orig;
@@ -390,9 +401,11 @@ static void test_round_trip(void)
 		g_autofree char *p = g_strdup_printf("nodes/n1/qemu-server/%d.conf", 100 + i);
 		g_autofree char *c = g_strdup_printf("memory: %d\n", 512 * i);
 		g_assert_cmpint(memdb_create(m, p, 2, 20 + (uint32_t)i), ==, 0);
-		g_assert_cmpint(memdb_write(m, p, 2, 20, c, strlen(c), 0, true), ==, (int)strlen(c));
+		g_assert_cmpint(memdb_write(m, p, 2, 20, c, strlen(c), 0, true), ==,
+				(int)strlen(c));
 	}
-	g_assert_cmpint(memdb_rename(m, "nodes/n1/qemu-server/100.conf", "moved.conf", 3, 99), ==, 0);
+	g_assert_cmpint(memdb_rename(m, "nodes/n1/qemu-server/100.conf", "moved.conf", 3, 99), ==,
+			0);
 	g_assert_cmpint(memdb_delete(m, "nodes/n1/qemu-server/101.conf", 3, 100), ==, 0);
 	size_t l1, l2;
 	g_autofree uint8_t *a = memdb_encode_index(m, &l1);
@@ -415,7 +428,8 @@ int main(int argc, char **argv)
 {
 	g_test_init(&argc, &argv, NULL);
 	g_test_add_func("/database/original-db-opens", test_original_db_opens);
-	g_test_add_func("/database/written-db-is-original-format", test_written_db_is_original_format);
+	g_test_add_func("/database/written-db-is-original-format",
+			test_written_db_is_original_format);
 	g_test_add_func("/database/empty-file", test_empty_file);
 	g_test_add_func("/database/round-trip", test_round_trip);
 	for (size_t i = 0; i < G_N_ELEMENTS(damages); i++) {

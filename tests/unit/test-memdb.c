@@ -49,7 +49,7 @@ static void assert_disk_equals_memory(fx_t *f)
 	g_assert_cmpmem(a, l1, b, l2);
 }
 
-#define AOK(expr) g_assert_cmpint((expr), ==, 0)
+#define AOK(expr)     g_assert_cmpint((expr), ==, 0)
 #define AERR(expr, e) g_assert_cmpint((expr), ==, -(e))
 
 static void test_fresh(fx_t *f, gconstpointer d)
@@ -125,7 +125,8 @@ static void test_numbering(fx_t *f, gconstpointer d)
 	for (int i = 0; i < 100; i++) {
 		g_autofree char *n = g_strdup_printf("testfile%d", i);
 		AOK(memdb_create(f->m, n, 0, 1234));
-		g_assert_cmpint(memdb_write(f->m, n, 0, 1234, data, sizeof(data), 0, false), ==, 32768);
+		g_assert_cmpint(memdb_write(f->m, n, 0, 1234, data, sizeof(data), 0, false), ==,
+				32768);
 		const memdb_entry_t *e = memdb_lookup(f->m, n);
 		g_assert_cmpuint(e->inode, ==, 2 + 2 * (uint64_t)i);
 		g_assert_cmpuint(e->version, ==, 3 + 2 * (uint64_t)i);
@@ -412,9 +413,9 @@ static void test_mtime(fx_t *f, gconstpointer d)
 static void test_vmlist(fx_t *f, gconstpointer d)
 {
 	AOK(memdb_mkdir(f->m, "nodes", 0, 1));
-	const char *dirs[] = {"nodes/a", "nodes/a/qemu-server", "nodes/a/lxc", "nodes/b",
-	                      "nodes/b/qemu-server", "nodes/b/lxc", "nodes/bad_name",
-	                      "nodes/bad_name/qemu-server"};
+	const char *dirs[] = {"nodes/a",        "nodes/a/qemu-server",       "nodes/a/lxc",
+			      "nodes/b",        "nodes/b/qemu-server",       "nodes/b/lxc",
+			      "nodes/bad_name", "nodes/bad_name/qemu-server"};
 	for (size_t i = 0; i < G_N_ELEMENTS(dirs); i++)
 		AOK(memdb_mkdir(f->m, dirs[i], 0, 1));
 	g_assert_cmpuint(memdb_vmlist_version(f->m), ==, 0);
@@ -427,7 +428,8 @@ static void test_vmlist(fx_t *f, gconstpointer d)
 	g_assert_cmpint(vm->type, ==, VMTYPE_QEMU);
 	uint32_t vv = vm->version;
 	/* every write re-registers */
-	g_assert_cmpint(memdb_write(f->m, "nodes/a/qemu-server/100.conf", 0, 1, "x", 1, 0, false), ==, 1);
+	g_assert_cmpint(memdb_write(f->m, "nodes/a/qemu-server/100.conf", 0, 1, "x", 1, 0, false),
+			==, 1);
 	g_assert_cmpuint(memdb_vmlist_version(f->m), ==, lv + 1);
 	g_assert_cmpuint(memdb_vm_get(f->m, 100)->version, >, vv);
 	/* another node or type: EEXIST */
@@ -436,14 +438,16 @@ static void test_vmlist(fx_t *f, gconstpointer d)
 	/* invalid node names are no VM configs */
 	AOK(memdb_create(f->m, "nodes/bad_name/qemu-server/100.conf", 0, 1));
 	/* migrate by rename; the old owner no longer blocks */
-	AOK(memdb_rename(f->m, "nodes/a/qemu-server/100.conf", "nodes/b/qemu-server/100.conf", 0, 1));
+	AOK(memdb_rename(f->m, "nodes/a/qemu-server/100.conf", "nodes/b/qemu-server/100.conf", 0,
+			 1));
 	g_assert_cmpstr(memdb_vm_get(f->m, 100)->node, ==, "b");
 	AERR(memdb_create(f->m, "nodes/a/qemu-server/100.conf", 0, 1), EEXIST);
 	/* renaming another file onto a taken VMID */
 	AOK(memdb_create(f->m, "nodes/a/qemu-server/101.conf", 0, 1));
 	AOK(memdb_create(f->m, "nodes/a/tmp", 0, 1));
 	AERR(memdb_rename(f->m, "nodes/a/tmp", "nodes/a/lxc/101.conf", 0, 1), EEXIST);
-	AERR(memdb_rename(f->m, "nodes/a/qemu-server/101.conf", "nodes/a/lxc/100.conf", 0, 1), EEXIST);
+	AERR(memdb_rename(f->m, "nodes/a/qemu-server/101.conf", "nodes/a/lxc/100.conf", 0, 1),
+	     EEXIST);
 	AOK(memdb_rename(f->m, "nodes/a/tmp", "nodes/a/qemu-server/101.conf", 0, 1));
 	g_assert_cmpuint(memdb_vm_get(f->m, 101)->type, ==, VMTYPE_QEMU);
 	/* delete frees the VMID */
@@ -570,24 +574,24 @@ static void ev_cb(const memdb_event_t *ev, void *userdata)
 	evlog_t *l = userdata;
 	static const char *kinds[] = {"add", "remove", "change", "reload"};
 	g_string_append_printf(l->log, "%s:%s:%" G_GUINT64_FORMAT ";", kinds[ev->kind], ev->path,
-	                       ev->inode);
+			       ev->inode);
 }
 
 static void test_events(fx_t *f, gconstpointer d)
 {
 	evlog_t l = {g_string_new(NULL)};
 	memdb_set_event_cb(f->m, ev_cb, &l);
-	AOK(memdb_mkdir(f->m, "d", 0, 1));                          /* inode 2 */
-	AOK(memdb_create(f->m, "d/f", 0, 1));                       /* inode 3 */
+	AOK(memdb_mkdir(f->m, "d", 0, 1));    /* inode 2 */
+	AOK(memdb_create(f->m, "d/f", 0, 1)); /* inode 3 */
 	g_assert_cmpint(memdb_write(f->m, "d/f", 0, 1, "x", 1, 0, false), ==, 1);
-	AOK(memdb_create(f->m, "g", 0, 1));                         /* inode 5 */
+	AOK(memdb_create(f->m, "g", 0, 1)); /* inode 5 */
 	AOK(memdb_rename(f->m, "d/f", "g", 0, 1));
 	AOK(memdb_mtime(f->m, "g", 0, 9));
 	AOK(memdb_delete(f->m, "g", 0, 1));
 	AERR(memdb_delete(f->m, "g", 0, 1), ENOENT);
 	g_assert_cmpstr(l.log->str, ==,
-	                "add:d:2;add:d/f:3;change:d/f:3;add:g:5;remove:g:5;remove:d/f:3;add:g:3;"
-	                "change:g:3;change:g:3;remove:g:3;");
+			"add:d:2;add:d/f:3;change:d/f:3;add:g:5;remove:g:5;remove:d/f:3;add:g:3;"
+			"change:g:3;change:g:3;remove:g:3;");
 	memdb_set_event_cb(f->m, NULL, NULL);
 	g_string_free(l.log, TRUE);
 }
@@ -659,8 +663,7 @@ static void test_batch(fx_t *f, gconstpointer d)
  * changes, for N = 0, 1, 2 ... until no fault fires.  A change hit by the
  * fault must fail with EIO and change nothing (same index); done again it
  * succeeds; and memory must equal disk at the end of every run. */
-static int step(memdb_t *m, int r_first, int (*redo)(memdb_t *), const uint8_t *before,
-                size_t blen)
+static int step(memdb_t *m, int r_first, int (*redo)(memdb_t *), const uint8_t *before, size_t blen)
 {
 	if (r_first >= 0)
 		return 0;
@@ -672,19 +675,43 @@ static int step(memdb_t *m, int r_first, int (*redo)(memdb_t *), const uint8_t *
 	return 1;
 }
 
-static int op_mkdir(memdb_t *m) { return memdb_mkdir(m, "d", 0, 1); }
-static int op_create(memdb_t *m) { return memdb_create(m, "d/f", 0, 1); }
-static int op_write(memdb_t *m) { return memdb_write(m, "d/f", 0, 1, "hello", 5, 0, false); }
-static int op_create2(memdb_t *m) { return memdb_create(m, "g", 0, 1); }
-static int op_rename(memdb_t *m) { return memdb_rename(m, "d/f", "g", 0, 1); }
-static int op_mtime(memdb_t *m) { return memdb_mtime(m, "g", 0, 7); }
-static int op_truncate(memdb_t *m) { return memdb_truncate(m, "g", 0, 1, 2); }
-static int op_delete(memdb_t *m) { return memdb_delete(m, "g", 0, 1); }
+static int op_mkdir(memdb_t *m)
+{
+	return memdb_mkdir(m, "d", 0, 1);
+}
+static int op_create(memdb_t *m)
+{
+	return memdb_create(m, "d/f", 0, 1);
+}
+static int op_write(memdb_t *m)
+{
+	return memdb_write(m, "d/f", 0, 1, "hello", 5, 0, false);
+}
+static int op_create2(memdb_t *m)
+{
+	return memdb_create(m, "g", 0, 1);
+}
+static int op_rename(memdb_t *m)
+{
+	return memdb_rename(m, "d/f", "g", 0, 1);
+}
+static int op_mtime(memdb_t *m)
+{
+	return memdb_mtime(m, "g", 0, 7);
+}
+static int op_truncate(memdb_t *m)
+{
+	return memdb_truncate(m, "g", 0, 1, 2);
+}
+static int op_delete(memdb_t *m)
+{
+	return memdb_delete(m, "g", 0, 1);
+}
 
 static int run_sequence(memdb_t *m)
 {
-	int (*ops[])(memdb_t *) = {op_mkdir, op_create, op_write, op_create2,
-	                           op_rename, op_mtime, op_truncate, op_delete};
+	int (*ops[])(memdb_t *) = {op_mkdir,  op_create, op_write,    op_create2,
+				   op_rename, op_mtime,  op_truncate, op_delete};
 	int failed = 0;
 	for (size_t i = 0; i < G_N_ELEMENTS(ops); i++) {
 		size_t len;
@@ -738,8 +765,11 @@ static GArray *rows_of(memdb_t *m)
 	g_ptr_array_add(stack, (gpointer)memdb_root(m));
 	while (stack->len) {
 		const memdb_entry_t *e = g_ptr_array_steal_index(stack, stack->len - 1);
-		db_row_t r = {e->inode, e->parent, e->version, e->writer, e->mtime, e->type, e->name,
-		              e->data ? g_bytes_get_data(e->data, NULL) : NULL, e->size};
+		db_row_t r = {e->inode,   e->parent,
+			      e->version, e->writer,
+			      e->mtime,   e->type,
+			      e->name,    e->data ? g_bytes_get_data(e->data, NULL) : NULL,
+			      e->size};
 		g_array_append_val(rows, r);
 		GPtrArray *kids = NULL;
 		if (e->type == MEMDB_TYPE_DIR) {

@@ -68,11 +68,13 @@ static void test_vm_config(void)
 	int type;
 	const char *node;
 	size_t nodelen;
-	g_assert_true(path_parse_vm_config("nodes/pve-1/qemu-server/100.conf", &vmid, &type, &node, &nodelen));
+	g_assert_true(path_parse_vm_config("nodes/pve-1/qemu-server/100.conf", &vmid, &type, &node,
+					   &nodelen));
 	g_assert_cmpuint(vmid, ==, 100);
 	g_assert_cmpint(type, ==, VMTYPE_QEMU);
 	g_assert_cmpuint(nodelen, ==, 5);
-	g_assert_true(path_parse_vm_config("nodes/a/lxc/4294967295.conf", &vmid, &type, NULL, NULL));
+	g_assert_true(
+		path_parse_vm_config("nodes/a/lxc/4294967295.conf", &vmid, &type, NULL, NULL));
 	g_assert_cmpuint(vmid, ==, 4294967295u);
 	g_assert_cmpint(type, ==, VMTYPE_LXC);
 	g_assert_true(path_parse_vm_config("nodes/a/openvz/1.conf", NULL, &type, NULL, NULL));
@@ -82,16 +84,13 @@ static void test_vm_config(void)
 		"nodes/a/lxc/4294967296.conf", /* overflow */
 		"nodes/a/lxc/0100.conf",       /* leading zero */
 		"nodes/a/lxc/100.conf.tmp",    /* suffix */
-		"nodes/a/lxc/100.cfg",
-		"nodes/a/lxc/.conf",
+		"nodes/a/lxc/100.cfg",         "nodes/a/lxc/.conf",
 		"nodes/a.b/lxc/100.conf", /* dot in node */
 		"nodes/a_b/lxc/100.conf", /* underscore */
 		"nodes/-a/lxc/100.conf",  /* leading hyphen */
 		"nodes/a-/lxc/100.conf",  /* trailing hyphen */
-		"nodes//lxc/100.conf",
-		"nodes/a/kvm/100.conf",
-		"nodes/a/lxc/x/100.conf",
-		"node/a/lxc/100.conf",
+		"nodes//lxc/100.conf",         "nodes/a/kvm/100.conf",
+		"nodes/a/lxc/x/100.conf",      "node/a/lxc/100.conf",
 		"x/nodes/a/lxc/100.conf",
 	};
 	for (size_t i = 0; i < G_N_ELEMENTS(bad); i++)
