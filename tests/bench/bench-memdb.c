@@ -187,6 +187,26 @@ int main(int argc, char **argv)
 	phase_end("1 MiB in one write", 1, "writes");
 	printf("(read %" PRIu64 " bytes)\n", total);
 
+	/* listing cost per entry must stay flat as the directory grows */
+	for (int size = 1000; size <= 100000; size *= 10) {
+		char dname[32];
+		g_snprintf(dname, sizeof(dname), "list%d", size);
+		check(memdb_mkdir(m, dname, 0, 1), "mkdir");
+		check(memdb_batch_begin(m), "batch");
+		for (int i = 0; i < size; i++) {
+			g_snprintf(path, sizeof(path), "%s/f%06d", dname, i);
+			check(memdb_create(m, path, 0, 1), "create");
+		}
+		check(memdb_batch_commit(m), "commit");
+		gint64 t0 = g_get_monotonic_time();
+		GPtrArray *a = NULL;
+		check(memdb_readdir(m, dname, &a), "readdir");
+		gint64 us = g_get_monotonic_time() - t0;
+		printf("list a directory of %6d entries: %8.3f ms, %6.1f ns per entry\n", size,
+		       us / 1e3, us * 1e3 / a->len);
+		g_ptr_array_unref(a);
+	}
+
 	memdb_close(m);
 	const char *suffixes[] = {"", "-wal", "-shm"};
 	for (size_t i = 0; i < 3; i++) {
