@@ -1,0 +1,45 @@
+/* SPDX-License-Identifier: AGPL-3.0-or-later */
+/*
+ * fs.h: the mounted tree, served with the FUSE low-level API from the
+ * daemon's GLib main loop.
+ */
+#pragma once
+
+#include <glib.h>
+#include <stdbool.h>
+#include <sys/types.h>
+
+#include "memdb.h"
+#include "status.h"
+
+typedef struct fs fs_t;
+
+typedef struct fs_options {
+	const char *mountpoint;
+	gid_t gid;                  /* group of every file (www-data) */
+	bool local_mode;            /* writes apply to memdb directly, writer 0 */
+	bool fuse_debug;            /* libfuse's own request trace */
+	bool no_invalidate;         /* tests only: the negative control of the cache tests */
+	void (*exited)(void *data); /* the kernel ended the session */
+	void *exited_data;
+} fs_options_t;
+
+/* Mount at opts->mountpoint and serve from @ctx (NULL = default context).
+ * On failure *ret_err gets a message. */
+int fs_mount(memdb_t *mdb, status_t *st, const fs_options_t *opts, GMainContext *ctx, fs_t **ret,
+	     char **ret_err);
+/* Commit what open handles hold, unmount, free.  NULL-safe. */
+fs_t *fs_unmount(fs_t *fs);
+/* true once the kernel ended the session (external umount). */
+bool fs_exited(fs_t *fs);
+/* Tell the kernel that every attribute may have changed (quorum change). */
+void fs_invalidate_all(fs_t *fs);
+
+/* Counters for tests and benchmarks: requests served, by kind. */
+typedef struct fs_stats {
+	uint64_t reads; /* read requests for memdb files */
+	uint64_t lookups;
+	uint64_t getattrs;
+	uint64_t commits; /* coalesced writes committed to memdb */
+} fs_stats_t;
+void fs_get_stats(fs_t *fs, fs_stats_t *ret);

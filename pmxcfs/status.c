@@ -1,0 +1,250 @@
+/* SPDX-License-Identifier: AGPL-3.0-or-later */
+/*
+ * status.c: start time, node name, quorum, a local cluster log, and the
+ * JSON texts of the generated files (see status.h).
+ *
+ * Every text is built with json-glib from current data, so names with
+ * quotes or control characters come out as valid JSON (the original prints
+ * them unescaped).  Key order follows the original's.
+ */
+#define G_LOG_DOMAIN "status"
+#include "config.h"
+
+#include <errno.h>
+#include <json-glib/json-glib.h>
+#include <time.h>
+
+#include "status.h"
+
+/* The local cluster log keeps the newest entries up to this count; the
+ * replicated 128 KiB ring of the original comes with the status issue. */
+#define CLOG_MAX_ENTRIES 1000
+
+typedef struct clog_entry {
+	uint32_t uid;
+	uint32_t time;
+	uint8_t priority;
+	uint32_t pid;
+	char *node;
+	char *user;
+	char *tag;
+	char *msg;
+} clog_entry_t;
+
+struct status {
+	char *nodename;
+	memdb_t *mdb;
+	uint32_t starttime;
+	bool quorate;
+	GQueue clog; /* newest first */
+	uint32_t clog_uid;
+};
+
+static void clog_entry_free(gpointer p)
+{
+	clog_entry_t *e = p;
+	g_free(e->node);
+	g_free(e->user);
+	g_free(e->tag);
+	g_free(e->msg);
+	g_free(e);
+}
+
+status_t *status_new(const char *nodename, memdb_t *mdb)
+{
+	status_t *st = g_new0(status_t, 1);
+	st->nodename = g_strdup(nodename);
+	st->mdb = mdb;
+	st->starttime = (uint32_t)time(NULL);
+	st->quorate = true;
+	g_queue_init(&st->clog);
+	status_clog_add(st, nodename, "root", "cluster", (uint32_t)getpid(), 6, st->starttime,
+			"starting cluster log");
+	return st;
+}
+
+status_t *status_free(status_t *st)
+{
+	if (!st)
+		return NULL;
+	g_queue_clear_full(&st->clog, clog_entry_free);
+	g_free(st->nodename);
+	g_free(st);
+	return NULL;
+}
+
+const char *status_nodename(status_t *st)
+{
+	return st->nodename;
+}
+
+uint32_t status_starttime(status_t *st)
+{
+	return st->starttime;
+}
+
+void status_set_quorate(status_t *st, bool quorate)
+{
+	st->quorate = quorate;
+}
+
+bool status_quorate(status_t *st)
+{
+	return st->quorate;
+}
+
+int status_clog_add(status_t *st, const char *node, const char *user, const char *tag, uint32_t pid,
+		    uint8_t priority, uint32_t time, const char *msg)
+{
+	if (priority > 7)
+		return -EINVAL;
+	clog_entry_t *e = g_new0(clog_entry_t, 1);
+	e->uid = ++st->clog_uid;
+	e->time = time;
+	e->priority = priority;
+	e->pid = pid;
+	e->node = g_utf8_make_valid(node, -1);
+	e->user = g_utf8_make_valid(user, -1);
+	e->tag = g_utf8_make_valid(tag, -1);
+	e->msg = g_utf8_make_valid(msg, -1);
+	g_queue_push_head(&st->clog, e);
+	while (g_queue_get_length(&st->clog) > CLOG_MAX_ENTRIES)
+		clog_entry_free(g_queue_pop_tail(&st->clog));
+	return 0;
+}
+
+static char *render(JsonBuilder *b)
+{
+	g_autoptr(JsonNode) root = json_builder_get_root(b);
+	g_autoptr(JsonGenerator) gen = json_generator_new();
+	json_generator_set_pretty(gen, TRUE);
+	json_generator_set_indent(gen, 0);
+	json_generator_set_root(gen, root);
+	char *s = json_generator_to_data(gen, NULL);
+	char *out = g_strconcat(s, "\n", NULL);
+	g_free(s);
+	return out;
+}
+
+char *status_version_json(status_t *st)
+{
+	g_autoptr(JsonBuilder) b = json_builder_new();
+	json_builder_begin_object(b);
+	json_builder_set_member_name(b, "starttime");
+	json_builder_add_int_value(b, st->starttime);
+	json_builder_set_member_name(b, "clinfo");
+	json_builder_add_int_value(b, 0);
+	json_builder_set_member_name(b, "vmlist");
+	json_builder_add_int_value(b, memdb_vmlist_version(st->mdb));
+	for (size_t i = 0; i < memdb_path_counter_count(); i++) {
+		json_builder_set_member_name(b, memdb_path_counter_name(i));
+		json_builder_add_int_value(b, memdb_path_counter(st->mdb, i));
+	}
+	json_builder_set_member_name(b, "kvstore");
+	json_builder_begin_object(b);
+	json_builder_set_member_name(b, st->nodename);
+	json_builder_begin_object(b);
+	json_builder_end_object(b);
+	json_builder_end_object(b);
+	json_builder_end_object(b);
+	return render(b);
+}
+
+char *status_members_json(status_t *st)
+{
+	g_autoptr(JsonBuilder) b = json_builder_new();
+	json_builder_begin_object(b);
+	json_builder_set_member_name(b, "nodename");
+	json_builder_add_string_value(b, st->nodename);
+	json_builder_set_member_name(b, "version");
+	json_builder_add_int_value(b, 0);
+	json_builder_end_object(b);
+	return render(b);
+}
+
+static const char *vm_type_name(int type)
+{
+	switch (type) {
+	case VMTYPE_QEMU:
+		return "qemu";
+	case VMTYPE_LXC:
+		return "lxc";
+	case VMTYPE_OPENVZ:
+		return "openvz";
+	default:
+		return "unknown";
+	}
+}
+
+char *status_vmlist_json(status_t *st)
+{
+	g_autoptr(JsonBuilder) b = json_builder_new();
+	g_autoptr(GPtrArray) vms = memdb_vm_list(st->mdb);
+	json_builder_begin_object(b);
+	json_builder_set_member_name(b, "version");
+	json_builder_add_int_value(b, memdb_vmlist_version(st->mdb));
+	if (vms->len > 0) {
+		json_builder_set_member_name(b, "ids");
+		json_builder_begin_object(b);
+		for (guint i = 0; i < vms->len; i++) {
+			const memdb_vm_t *vm = g_ptr_array_index(vms, i);
+			char id[16];
+			g_snprintf(id, sizeof(id), "%u", vm->vmid);
+			json_builder_set_member_name(b, id);
+			json_builder_begin_object(b);
+			json_builder_set_member_name(b, "node");
+			json_builder_add_string_value(b, vm->node);
+			json_builder_set_member_name(b, "type");
+			json_builder_add_string_value(b, vm_type_name(vm->type));
+			json_builder_set_member_name(b, "version");
+			json_builder_add_int_value(b, vm->version);
+			json_builder_end_object(b);
+		}
+		json_builder_end_object(b);
+	}
+	json_builder_end_object(b);
+	return render(b);
+}
+
+char *status_clusterlog_json(status_t *st, unsigned max, const char *user)
+{
+	if (max == 0)
+		max = 50;
+	g_autoptr(JsonBuilder) b = json_builder_new();
+	json_builder_begin_object(b);
+	json_builder_set_member_name(b, "data");
+	json_builder_begin_array(b);
+	unsigned n = 0;
+	for (GList *l = st->clog.head; l && n < max; l = l->next) {
+		const clog_entry_t *e = l->data;
+		if (user && strcmp(user, e->user) != 0)
+			continue;
+		json_builder_begin_object(b);
+		json_builder_set_member_name(b, "uid");
+		json_builder_add_int_value(b, e->uid);
+		json_builder_set_member_name(b, "time");
+		json_builder_add_int_value(b, e->time);
+		json_builder_set_member_name(b, "pri");
+		json_builder_add_int_value(b, e->priority);
+		json_builder_set_member_name(b, "tag");
+		json_builder_add_string_value(b, e->tag);
+		json_builder_set_member_name(b, "pid");
+		json_builder_add_int_value(b, e->pid);
+		json_builder_set_member_name(b, "node");
+		json_builder_add_string_value(b, e->node);
+		json_builder_set_member_name(b, "user");
+		json_builder_add_string_value(b, e->user);
+		json_builder_set_member_name(b, "msg");
+		json_builder_add_string_value(b, e->msg);
+		json_builder_end_object(b);
+		n++;
+	}
+	json_builder_end_array(b);
+	json_builder_end_object(b);
+	return render(b);
+}
+
+char *status_rrd_text(status_t *st)
+{
+	return g_strdup("");
+}

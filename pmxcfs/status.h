@@ -1,0 +1,43 @@
+/* SPDX-License-Identifier: AGPL-3.0-or-later */
+/*
+ * status.h: node status and the texts of the generated files.
+ *
+ * Holds what is not in the tree: the start time, the node name, quorum,
+ * and the cluster log, and renders the JSON of `.version`, `.members`,
+ * `.vmlist` and `.clusterlog` (cluster.md §3.6-§3.10) with the original's
+ * structure, escaped by a JSON library.  Texts are built when asked for, so
+ * they are always current.
+ *
+ * This is the local part; the replicated key/value store, RRD data and the
+ * cluster log ring of the original come with the status issue.
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "memdb.h"
+
+typedef struct status status_t;
+
+status_t *status_new(const char *nodename, memdb_t *mdb);
+status_t *status_free(status_t *st);
+
+const char *status_nodename(status_t *st);
+uint32_t status_starttime(status_t *st);
+
+/* Quorum: local mode is always quorate. */
+void status_set_quorate(status_t *st, bool quorate);
+bool status_quorate(status_t *st);
+
+/* Add a cluster log entry (priority 0..7, else -EINVAL). */
+int status_clog_add(status_t *st, const char *node, const char *user, const char *tag, uint32_t pid,
+		    uint8_t priority, uint32_t time, const char *msg);
+
+/* Generated texts (g_free). */
+char *status_version_json(status_t *st);
+char *status_members_json(status_t *st);
+char *status_vmlist_json(status_t *st);
+/* newest @max entries (0 = 50), only those of @user if not NULL */
+char *status_clusterlog_json(status_t *st, unsigned max, const char *user);
+char *status_rrd_text(status_t *st);
