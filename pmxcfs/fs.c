@@ -90,8 +90,14 @@ typedef struct pending {
 	GByteArray *buf;
 	unsigned handles; /* open write handles */
 	bool dirty;       /* differs from memdb */
-	int error;        /* a failed write since the last commit (reported once) */
 } pending_t;
+
+/* a file some handle has open: how to answer getattr once it is unlinked */
+typedef struct open_file {
+	uint64_t ino;
+	unsigned count;
+	struct stat last; /* attributes when last asked for */
+} open_file_t;
 
 typedef struct dirent_snap {
 	char *name;
@@ -124,7 +130,9 @@ struct fs {
 	char *mountpoint;
 	guint watch;
 	struct fuse_buf buf;
-	GHashTable *pending; /* ino -> pending_t */
+	GHashTable *pending;    /* ino -> pending_t */
+	GHashTable *open_files; /* ino -> open_file_t */
+	GHashTable *handles;    /* every handle_t the kernel holds (freed at unmount) */
 	uint64_t generation;
 	uint64_t local_ino; /* inode changed by the request being answered */
 	bool in_request;
@@ -282,6 +290,25 @@ static void stat_virt(fs_t *fs, const virt_t *v, struct stat *st)
 		g_autofree char *t = v->text(fs);
 		st->st_size = (off_t)strlen(t);
 	}
+}
+
+static void open_file_ref(fs_t *fs, const memdb_entry_t *e)
+{
+	open_file_t *of = g_hash_table_lookup(fs->open_files, &e->inode);
+	if (!of) {
+		of = g_new0(open_file_t, 1);
+		of->ino = e->inode;
+		g_hash_table_insert(fs->open_files, &of->ino, of);
+	}
+	of->count++;
+	stat_entry(fs, e, &of->last);
+}
+
+static void open_file_unref(fs_t *fs, uint64_t ino)
+{
+	open_file_t *of = g_hash_table_lookup(fs->open_files, &ino);
+	if (of && --of->count == 0)
+		g_hash_table_remove(fs->open_files, &ino);
 }
 
 static void fill_entry(fs_t *fs, const memdb_entry_t *e, struct fuse_entry_param *ep)
@@ -509,10 +536,8 @@ static int pending_commit(fs_t *fs, uint64_t ino)
 	pending_t *p = g_hash_table_lookup(fs->pending, &ino);
 	if (!p)
 		return 0;
-	int err = p->error;
-	p->error = 0;
 	if (!p->dirty)
-		return -err;
+		return 0;
 	const memdb_entry_t *e = memdb_get(fs->mdb, ino);
 	if (!e) {
 		/* unlinked while open: the bytes go with it */
@@ -530,7 +555,14 @@ static int pending_commit(fs_t *fs, uint64_t ino)
 		local_end(fs);
 	}
 	if (r < 0) {
-		g_warning("commit of inode %" PRIu64 " failed: %s", ino, g_strerror(-r));
+		/* The change is not stored: drop it here and in the page cache,
+		 * so that nobody reads bytes that are not in the tree.  The writer
+		 * learns it from close() or fsync(). */
+		g_warning("commit of '%s' failed, change dropped: %s", e->name, g_strerror(-r));
+		p->dirty = false;
+		g_byte_array_unref(p->buf);
+		p->buf = NULL;
+		inval_push(fs, INVAL_INODE, to_fuse(ino), NULL);
 		return r;
 	}
 	fs->stats.commits++;
@@ -593,19 +625,20 @@ static void fs_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 	}
 	const memdb_entry_t *e = entry_of(fs, ino);
 	if (!e) {
-		handle_t *h = fi ? (handle_t *)(uintptr_t)fi->fh : NULL;
-		if (!h)
+		/* unlinked but still open: what it was, with no links left */
+		uint64_t mino = to_memdb(ino);
+		open_file_t *of = g_hash_table_lookup(fs->open_files, &mino);
+		if (!of)
 			return (void)fuse_reply_err(req, ENOENT);
-		/* unlinked but still open: what it held at open */
-		memset(&st, 0, sizeof(st));
-		st.st_ino = ino;
-		st.st_mode = S_IFREG | 0640;
-		st.st_gid = fs->opts.gid;
-		st.st_size = h->snapshot ? (off_t)g_bytes_get_size(h->snapshot) : 0;
+		st = of->last;
+		st.st_nlink = 0;
 		fuse_reply_attr(req, &st, 0);
 		return;
 	}
+	open_file_t *of = g_hash_table_lookup(fs->open_files, &e->inode);
 	stat_entry(fs, e, &st);
+	if (of)
+		of->last = st;
 	fuse_reply_attr(req, &st, FS_TIMEOUT);
 }
 
@@ -727,7 +760,9 @@ static void fs_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to
 		st.st_ino = ino;
 		st.st_mode = S_IFDIR | 0700;
 		st.st_gid = fs->opts.gid;
-		fuse_reply_attr(req, &st, 0);
+		st.st_nlink = 2;
+		/* the entry is invalidated; the attributes may stay cached */
+		fuse_reply_attr(req, &st, FS_TIMEOUT);
 		return;
 	}
 	stat_entry(fs, e, &st);
@@ -796,17 +831,19 @@ static void fs_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t
 	reply_new_entry(req, fs, path, r);
 }
 
-static handle_t *handle_new(uint64_t ino)
+static handle_t *handle_new(fs_t *fs, uint64_t ino)
 {
 	handle_t *h = g_new0(handle_t, 1);
 	h->ino = ino;
+	g_hash_table_add(fs->handles, h);
 	return h;
 }
 
-static void handle_free(handle_t *h)
+static void handle_free(fs_t *fs, handle_t *h)
 {
 	if (!h)
 		return;
+	g_hash_table_remove(fs->handles, h);
 	if (h->snapshot)
 		g_bytes_unref(h->snapshot);
 	if (h->dir) {
@@ -822,6 +859,20 @@ static void handle_attach_writer(fs_t *fs, handle_t *h)
 {
 	h->writer = true;
 	pending_get(fs, h->ino)->handles++;
+}
+
+/* The last of a file handle: commit what it wrote (nobody is left to be
+ * told of a failure, so it is logged), drop its references. */
+static void handle_release(fs_t *fs, handle_t *h)
+{
+	if (h->writer) {
+		(void)pending_commit(fs, h->ino);
+		pending_t *p = g_hash_table_lookup(fs->pending, &h->ino);
+		if (p && --p->handles == 0)
+			g_hash_table_remove(fs->pending, &h->ino);
+	}
+	open_file_unref(fs, h->ino);
+	handle_free(fs, h);
 }
 
 static void fs_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
@@ -840,13 +891,14 @@ static void fs_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
 	const memdb_entry_t *e = memdb_lookup(fs->mdb, path);
 	struct fuse_entry_param ep;
 	fill_entry(fs, e, &ep);
-	handle_t *h = handle_new(e->inode);
+	handle_t *h = handle_new(fs, e->inode);
 	if ((fi->flags & O_ACCMODE) != O_RDONLY)
 		handle_attach_writer(fs, h);
+	open_file_ref(fs, e);
 	fi->fh = (uintptr_t)h;
 	fi->keep_cache = 1;
 	if (fuse_reply_create(req, &ep, fi) < 0)
-		handle_free(h); /* interrupted: no release will come */
+		handle_release(fs, h); /* interrupted: no release will come */
 }
 
 static void fs_unlink_common(fuse_req_t req, fuse_ino_t parent, const char *name, bool dir)
@@ -926,13 +978,13 @@ static void fs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	if (v) {
 		if (v->kind != VIRT_FILE)
 			return (void)fuse_reply_err(req, EACCES);
-		handle_t *h = handle_new(ino);
+		handle_t *h = handle_new(fs, ino);
 		h->text = v->text(fs);
 		h->textlen = strlen(h->text);
 		fi->fh = (uintptr_t)h;
 		fi->direct_io = 1;
 		if (fuse_reply_open(req, fi) < 0)
-			handle_free(h);
+			handle_free(fs, h);
 		return;
 	}
 	if (ino == FUSE_ROOT_ID)
@@ -945,7 +997,7 @@ static void fs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	bool trunc = (fi->flags & O_TRUNC) && (fi->flags & O_ACCMODE) != O_RDONLY;
 	if (trunc && !quorate(fs))
 		return (void)fuse_reply_err(req, EACCES);
-	handle_t *h = handle_new(e->inode);
+	handle_t *h = handle_new(fs, e->inode);
 	h->snapshot = e->data ? g_bytes_ref(e->data) : NULL;
 	if ((fi->flags & O_ACCMODE) != O_RDONLY)
 		handle_attach_writer(fs, h);
@@ -958,13 +1010,11 @@ static void fs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 			p->dirty = true;
 		}
 	}
+	open_file_ref(fs, e);
 	fi->fh = (uintptr_t)h;
 	fi->keep_cache = 1;
-	if (fuse_reply_open(req, fi) < 0) {
-		if (h->writer)
-			pending_get(fs, h->ino)->handles--;
-		handle_free(h);
-	}
+	if (fuse_reply_open(req, fi) < 0)
+		handle_release(fs, h);
 }
 
 static void fs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
@@ -1067,19 +1117,7 @@ static void fs_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_f
 
 static void fs_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
-	fs_t *fs = req_fs(req);
-	handle_t *h = (handle_t *)(uintptr_t)fi->fh;
-	if (h->writer) {
-		pending_t *p = g_hash_table_lookup(fs->pending, &h->ino);
-		int r = pending_commit(fs, h->ino);
-		if (r < 0 && p) {
-			/* nobody is left to tell: keep it for the next writer */
-			p->error = -r;
-		}
-		if (p && --p->handles == 0 && !p->dirty)
-			g_hash_table_remove(fs->pending, &h->ino);
-	}
-	handle_free(h);
+	handle_release(req_fs(req), (handle_t *)(uintptr_t)fi->fh);
 	fuse_reply_err(req, 0);
 }
 
@@ -1097,7 +1135,7 @@ static void fs_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 		return (void)fuse_reply_err(req, virt_by_ino(ino) ? ENOTDIR : ENOENT);
 	if (e->type != MEMDB_TYPE_DIR)
 		return (void)fuse_reply_err(req, ENOTDIR);
-	handle_t *h = handle_new(e->inode);
+	handle_t *h = handle_new(fs, e->inode);
 	h->dir = g_array_sized_new(FALSE, FALSE, sizeof(dirent_snap_t),
 				   g_hash_table_size(e->children) + 2 + N_VIRTS);
 	dir_add(h->dir, ".", ino);
@@ -1116,7 +1154,7 @@ static void fs_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 	fi->fh = (uintptr_t)h;
 	fi->cache_readdir = 0;
 	if (fuse_reply_open(req, fi) < 0)
-		handle_free(h);
+		handle_free(fs, h);
 }
 
 static void readdir_common(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
@@ -1164,7 +1202,7 @@ static void fs_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t of
 
 static void fs_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
-	handle_free((handle_t *)(uintptr_t)fi->fh);
+	handle_free(req_fs(req), (handle_t *)(uintptr_t)fi->fh);
 	fuse_reply_err(req, 0);
 }
 
@@ -1241,12 +1279,15 @@ int fs_mount(memdb_t *mdb, status_t *st, const fs_options_t *opts, GMainContext 
 	fs->generation = 1;
 	fs->ctx = ctx ? g_main_context_ref(ctx) : g_main_context_ref_thread_default();
 	fs->pending = g_hash_table_new_full(g_int64_hash, g_int64_equal, NULL, pending_free);
+	fs->open_files = g_hash_table_new_full(g_int64_hash, g_int64_equal, NULL, g_free);
+	fs->handles = g_hash_table_new(g_direct_hash, g_direct_equal);
 	fs->inval_queue = g_async_queue_new();
 
 	char *argv[] = {"pmxcfs", "-o", "default_permissions,allow_other,fsname=/dev/fuse",
 			opts->fuse_debug ? "-d" : NULL, NULL};
 	struct fuse_args args = FUSE_ARGS_INIT(opts->fuse_debug ? 4 : 3, argv);
 	fs->se = fuse_session_new(&args, &fs_ops, sizeof(fs_ops), fs);
+	fuse_opt_free_args(&args);
 	if (!fs->se) {
 		*ret_err = g_strdup("fuse_session_new failed");
 		fs_unmount(fs);
@@ -1318,6 +1359,16 @@ fs_t *fs_unmount(fs_t *fs)
 	}
 	g_async_queue_unref(fs->inval_queue);
 	g_hash_table_unref(fs->pending);
+	g_hash_table_unref(fs->open_files);
+	/* handles the kernel never released (the mount went away under them) */
+	GHashTableIter hit;
+	gpointer hp;
+	g_hash_table_iter_init(&hit, fs->handles);
+	while (g_hash_table_iter_next(&hit, &hp, NULL)) {
+		g_hash_table_iter_steal(&hit);
+		handle_free(fs, hp);
+	}
+	g_hash_table_unref(fs->handles);
 	if (fs->ctx)
 		g_main_context_unref(fs->ctx);
 	g_free(fs->mountpoint);

@@ -90,9 +90,10 @@ static int ready_fd = -1; /* write end of the pipe to the waiting parent */
 G_GNUC_NORETURN static void die(const char *fmt, ...) G_GNUC_PRINTF(1, 2);
 static void die(const char *fmt, ...)
 {
+	char msg[2048]; /* no allocation: nothing is freed on this path */
 	va_list ap;
 	va_start(ap, fmt);
-	g_autofree char *msg = g_strdup_vprintf(fmt, ap);
+	g_vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
 	g_critical("%s", msg);
 	g_message("exit proxmox configuration filesystem (-1)");
