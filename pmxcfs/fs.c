@@ -439,7 +439,8 @@ static void on_memdb_event(const memdb_event_t *ev, void *userdata)
 	switch (ev->kind) {
 	case MEMDB_EV_ADD:
 	case MEMDB_EV_REMOVE:
-		if (!hidden(to_fuse(ev->parent), ev->name))
+		/* a request's own change: the kernel updates its entries itself */
+		if (!fs->in_request && !hidden(to_fuse(ev->parent), ev->name))
 			inval_push(fs, INVAL_ENTRY, to_fuse(ev->parent), ev->name);
 		break;
 	case MEMDB_EV_CHANGE:
@@ -581,6 +582,9 @@ static void fs_init(void *userdata, struct fuse_conn_info *conn)
 		conn->want |= FUSE_CAP_ATOMIC_O_TRUNC;
 	if (conn->capable & FUSE_CAP_EXPORT_SUPPORT)
 		conn->want &= ~FUSE_CAP_EXPORT_SUPPORT;
+	/* every change is invalidated explicitly; the kernel's own guess from
+	 * mtime changes would drop pages that are still right */
+	conn->want &= ~FUSE_CAP_AUTO_INVAL_DATA;
 	conn->want &= ~(FUSE_CAP_SPLICE_READ | FUSE_CAP_SPLICE_WRITE | FUSE_CAP_SPLICE_MOVE);
 }
 
@@ -1013,6 +1017,8 @@ static void fs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	open_file_ref(fs, e);
 	fi->fh = (uintptr_t)h;
 	fi->keep_cache = 1;
+	/* a reader's close() has nothing to commit: no FLUSH round trip */
+	fi->noflush = !h->writer;
 	if (fuse_reply_open(req, fi) < 0)
 		handle_release(fs, h);
 }
