@@ -444,9 +444,9 @@ static void on_memdb_event(const memdb_event_t *ev, void *userdata)
 			inval_push(fs, INVAL_ENTRY, to_fuse(ev->parent), ev->name);
 		break;
 	case MEMDB_EV_CHANGE:
-		if (fs->in_request && ev->inode == fs->local_ino)
-			inval_push(fs, INVAL_ATTR, to_fuse(ev->inode), NULL);
-		else
+		/* a request's own change: the kernel already dropped its cached
+		 * size and mtime when it wrote, truncated or set times */
+		if (!fs->in_request || ev->inode != fs->local_ino)
 			inval_push(fs, INVAL_INODE, to_fuse(ev->inode), NULL);
 		break;
 	case MEMDB_EV_RELOAD:
@@ -535,10 +535,8 @@ static void pending_load(fs_t *fs, pending_t *p)
 static int pending_commit(fs_t *fs, uint64_t ino)
 {
 	pending_t *p = g_hash_table_lookup(fs->pending, &ino);
-	if (!p)
-		return 0;
-	if (!p->dirty)
-		return 0;
+	if (!p || !p->dirty)
+		return memdb_persist(fs->mdb, ino); /* a deferred create */
 	const memdb_entry_t *e = memdb_get(fs->mdb, ino);
 	if (!e) {
 		/* unlinked while open: the bytes go with it */
@@ -874,6 +872,8 @@ static void handle_release(fs_t *fs, handle_t *h)
 		pending_t *p = g_hash_table_lookup(fs->pending, &h->ino);
 		if (p && --p->handles == 0)
 			g_hash_table_remove(fs->pending, &h->ino);
+	} else {
+		(void)memdb_persist(fs->mdb, h->ino);
 	}
 	open_file_unref(fs, h->ino);
 	handle_free(fs, h);
@@ -887,8 +887,10 @@ static void fs_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
 	g_autofree char *path = new_entry_path(fs, parent, name, &err);
 	if (!path)
 		return (void)fuse_reply_err(req, err);
+	/* the row is written with the content at close: one transaction for
+	 * open(O_CREAT) + write + close */
 	local_begin(fs, 0);
-	int r = memdb_create(fs->mdb, path, 0, now32());
+	int r = memdb_create_deferred(fs->mdb, path, 0, now32());
 	local_end(fs);
 	if (r < 0)
 		return (void)fuse_reply_err(req, -r);
@@ -1112,7 +1114,7 @@ static void fs_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	fs_t *fs = req_fs(req);
 	handle_t *h = (handle_t *)(uintptr_t)fi->fh;
-	int r = h->writer ? pending_commit(fs, h->ino) : 0;
+	int r = h->writer ? pending_commit(fs, h->ino) : memdb_persist(fs->mdb, h->ino);
 	fuse_reply_err(req, r < 0 ? -r : 0);
 }
 

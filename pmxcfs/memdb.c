@@ -88,8 +88,9 @@ struct memdb {
 	locktable_t *locks;
 	uint32_t counters[N_COUNTERS];
 	int batch_depth;
-	bool db_error; /* a database write failed (cleared by the caller) */
-	bool broken;   /* memory could not be brought back to the disk state */
+	bool db_error;           /* a database write failed (cleared by the caller) */
+	bool broken;             /* memory could not be brought back to the disk state */
+	GHashTable *unpersisted; /* inodes of deferred creates (set) */
 	memdb_event_cb event_cb;
 	void *event_data;
 	uint64_t (*clock)(void);
@@ -229,6 +230,15 @@ static int store(memdb_t *m, const memdb_entry_t *e, uint64_t parent, const char
 	return r;
 }
 
+/* @e got its row (with the change just stored) */
+static void mark_persisted(memdb_t *m, memdb_entry_t *e)
+{
+	if (e->unpersisted) {
+		e->unpersisted = false;
+		g_hash_table_remove(m->unpersisted, &e->inode);
+	}
+}
+
 static int canon_or_fail(const char *path, char **ret)
 {
 	if (!path)
@@ -257,6 +267,7 @@ int memdb_open(const char *dbpath, const memdb_options_t *opts, memdb_t **ret, c
 	m->lock_timeout = o.lock_timeout ? o.lock_timeout : MEMDB_LOCK_TIMEOUT;
 	m->vmlist = vmlist_new();
 	m->locks = locktable_new();
+	m->unpersisted = g_hash_table_new_full(g_int64_hash, g_int64_equal, g_free, NULL);
 
 	int r = db_open(dbpath, &m->db, ret_err);
 	if (r < 0)
@@ -300,6 +311,15 @@ memdb_t *memdb_close(memdb_t *m)
 		return NULL;
 	if (m->db && m->batch_depth > 0)
 		(void)db_rollback(m->db);
+	if (m->unpersisted && m->tree && !m->broken) {
+		g_autoptr(GList) inos = g_hash_table_get_keys(m->unpersisted);
+		for (GList *l = inos; l; l = l->next) {
+			uint64_t ino = *(uint64_t *)l->data;
+			(void)memdb_persist(m, ino);
+		}
+	}
+	if (m->unpersisted)
+		g_hash_table_unref(m->unpersisted);
 	tree_free(m->tree);
 	vmlist_free(m->vmlist);
 	locktable_free(m->locks);
@@ -327,6 +347,7 @@ static int reload(memdb_t *m)
 	}
 	tree_free(m->tree);
 	m->tree = t;
+	g_hash_table_remove_all(m->unpersisted);
 	tree_installed(m, NULL);
 	emit(m, MEMDB_EV_RELOAD, NULL, 0, NULL, "");
 	return 0;
@@ -335,7 +356,7 @@ static int reload(memdb_t *m)
 /* --- create / write ------------------------------------------------------ */
 
 static int do_write(memdb_t *m, const char *path, uint32_t writer, uint32_t mtime, const void *data,
-		    size_t count, uint64_t offset, bool truncate, bool create)
+		    size_t count, uint64_t offset, bool truncate, bool create, bool defer)
 {
 	if (m->broken)
 		return -EIO;
@@ -392,18 +413,25 @@ static int do_write(memdb_t *m, const char *path, uint32_t writer, uint32_t mtim
 		}
 	}
 
-	if ((r = txn_start(m)) < 0)
-		return r;
-	r = store(m, create ? &tmp : e, parent->inode, base, nv, writer, mtime, newdata);
-	if ((r = txn_end(m, r, create ? "create of" : "write to", canon)) < 0)
-		return r;
+	if (!defer) {
+		if ((r = txn_start(m)) < 0)
+			return r;
+		r = store(m, create ? &tmp : e, parent->inode, base, nv, writer, mtime, newdata);
+		if ((r = txn_end(m, r, create ? "create of" : "write to", canon)) < 0)
+			return r;
+	}
 
 	bump(m, writer, mtime);
 	if (create) {
 		e = entry_new(nv, parent->inode, nv, writer, mtime, MEMDB_TYPE_REG, base, NULL);
 		g_hash_table_insert(m->tree->index, &e->inode, e);
 		attach(m->tree, parent, e);
+		if (defer) {
+			e->unpersisted = true;
+			g_hash_table_add(m->unpersisted, g_memdup2(&e->inode, sizeof(e->inode)));
+		}
 	} else {
+		mark_persisted(m, e);
 		m->tree->total_bytes -= e->size;
 		if (e->data)
 			g_bytes_unref(e->data);
@@ -427,18 +455,45 @@ static int do_write(memdb_t *m, const char *path, uint32_t writer, uint32_t mtim
 
 int memdb_create(memdb_t *m, const char *path, uint32_t writer, uint32_t mtime)
 {
-	return do_write(m, path, writer, mtime, NULL, 0, 0, false, true);
+	return do_write(m, path, writer, mtime, NULL, 0, 0, false, true, false);
+}
+
+int memdb_create_deferred(memdb_t *m, const char *path, uint32_t writer, uint32_t mtime)
+{
+	return do_write(m, path, writer, mtime, NULL, 0, 0, false, true, true);
+}
+
+int memdb_persist(memdb_t *m, uint64_t inode)
+{
+	memdb_entry_t *e = g_hash_table_lookup(m->tree->index, &inode);
+	if (!e || !e->unpersisted)
+		return 0;
+	if (m->broken)
+		return -EIO;
+	const memdb_entry_t *root = m->tree->root;
+	g_autofree char *path = memdb_entry_path(e);
+	int r = txn_start(m);
+	if (r < 0)
+		return r;
+	r = store(m, e, e->parent, e->name, e->version, e->writer, e->mtime, e->data);
+	/* the version row must not go back: store() wrote the entry's */
+	if (r == 0)
+		r = db_put_version(m->db, root->version, root->writer, root->mtime);
+	if ((r = txn_end(m, r, "create of", path)) < 0)
+		return r;
+	mark_persisted(m, e);
+	return 0;
 }
 
 int memdb_write(memdb_t *m, const char *path, uint32_t writer, uint32_t mtime, const void *data,
 		size_t count, uint64_t offset, bool truncate)
 {
-	return do_write(m, path, writer, mtime, data, count, offset, truncate, false);
+	return do_write(m, path, writer, mtime, data, count, offset, truncate, false, false);
 }
 
 int memdb_truncate(memdb_t *m, const char *path, uint32_t writer, uint32_t mtime, uint64_t size)
 {
-	int r = do_write(m, path, writer, mtime, NULL, 0, size, true, false);
+	int r = do_write(m, path, writer, mtime, NULL, 0, size, true, false, false);
 	return r < 0 ? r : 0;
 }
 
@@ -515,6 +570,7 @@ int memdb_delete(memdb_t *m, const char *path, uint32_t writer, uint32_t mtime)
 
 	if (e->type == MEMDB_TYPE_DIR)
 		locktable_remove(m->locks, canon);
+	mark_persisted(m, e);
 	counter_bump(m, canon);
 	memdb_entry_t *parent = e->up;
 	detach(e);
@@ -605,7 +661,9 @@ int memdb_rename(memdb_t *m, const char *from, const char *to, uint32_t writer, 
 	if ((r = txn_end(m, r, "rename of", cfrom)) < 0)
 		return r;
 
+	mark_persisted(m, e);
 	if (target) {
+		mark_persisted(m, target);
 		if (target->type == MEMDB_TYPE_DIR)
 			locktable_remove(m->locks, cto);
 		uint64_t tparent = target->up->inode;
@@ -673,6 +731,7 @@ int memdb_mtime(memdb_t *m, const char *path, uint32_t writer, uint32_t mtime)
 		return r;
 
 	bump(m, writer, mtime);
+	mark_persisted(m, e);
 	e->version = nv;
 	e->writer = writer;
 	e->mtime = mtime;
@@ -918,6 +977,7 @@ int memdb_replace_tree(memdb_t *m, const uint8_t *leader_index, size_t leader_le
 	}
 	tree_free(m->tree);
 	m->tree = t;
+	g_hash_table_remove_all(m->unpersisted);
 	tree_installed(m, &vm_err);
 	if (vm_err)
 		g_warning("after the tree replace: %s", vm_err);

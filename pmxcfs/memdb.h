@@ -42,6 +42,7 @@ struct memdb_entry {
 	GBytes *data;         /* regular file content, NULL when size is 0 */
 	GHashTable *children; /* directory: name -> memdb_entry_t*, else NULL */
 	memdb_entry_t *up;    /* parent entry; NULL for the root */
+	bool unpersisted;     /* created by memdb_create_deferred, no row yet */
 	bool digest_valid;    /* digest caches the index digest (core.md §2.10 B) */
 	uint8_t digest[MEMDB_CSUM_LEN];
 };
@@ -87,6 +88,14 @@ void memdb_set_event_cb(memdb_t *mdb, memdb_event_cb cb, void *userdata);
 /* --- operations (core.md §2.6) ----------------------------------------- */
 
 int memdb_create(memdb_t *mdb, const char *path, uint32_t writer, uint32_t mtime);
+/* create, with the row written later: by the next change of the entry
+ * (typically the content written through the handle that created it), by
+ * memdb_persist(), or at close.  So open(O_CREAT)+write+close is one
+ * transaction.  Until then a crash loses the empty entry (never its content,
+ * which is written together with the row).  Local changes only. */
+int memdb_create_deferred(memdb_t *mdb, const char *path, uint32_t writer, uint32_t mtime);
+/* Write the row of a deferred create now (0 if it has one already). */
+int memdb_persist(memdb_t *mdb, uint64_t inode);
 int memdb_mkdir(memdb_t *mdb, const char *path, uint32_t writer, uint32_t mtime);
 /* Returns @count on success.  truncate: the size becomes offset + count. */
 int memdb_write(memdb_t *mdb, const char *path, uint32_t writer, uint32_t mtime, const void *data,

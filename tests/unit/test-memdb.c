@@ -861,6 +861,53 @@ static void test_replace_tree(fx_t *f, gconstpointer d)
 	tu_dir_free(ldir);
 }
 
+/* a deferred create has no row until its content, memdb_persist() or close */
+static void test_deferred_create(fx_t *f, gconstpointer d)
+{
+	/* crash (SIGKILL) right after: the empty entry is gone, nothing else */
+	AOK(memdb_create(f->m, "kept", 0, 1));
+	pid_t pid = fork();
+	g_assert_cmpint(pid, >=, 0);
+	if (pid == 0) {
+		if (memdb_create_deferred(f->m, "lost", 0, 1) == 0 &&
+		    memdb_create_deferred(f->m, "written", 0, 1) == 0 &&
+		    memdb_write(f->m, "written", 0, 2, "data", 4, 0, true) == 4)
+			kill(getpid(), SIGKILL);
+		_exit(1);
+	}
+	int status;
+	g_assert_cmpint(waitpid(pid, &status, 0), ==, pid);
+	g_assert_true(WIFSIGNALED(status));
+	fx_reopen(f);
+	g_assert_nonnull(memdb_lookup(f->m, "kept"));
+	g_assert_null(memdb_lookup(f->m, "lost"));
+	g_autofree char *s = tu_read(f->m, "written");
+	g_assert_cmpstr(s, ==, "data");
+
+	/* numbering is that of a normal create */
+	uint64_t v = memdb_version(f->m);
+	AOK(memdb_create_deferred(f->m, "a", 0, 1));
+	const memdb_entry_t *e = memdb_lookup(f->m, "a");
+	g_assert_cmpuint(e->inode, ==, v + 1);
+	g_assert_true(e->unpersisted);
+	AERR(memdb_create_deferred(f->m, "a", 0, 1), EEXIST);
+	AOK(memdb_persist(f->m, e->inode));
+	g_assert_false(memdb_lookup(f->m, "a")->unpersisted);
+	AOK(memdb_persist(f->m, e->inode)); /* nothing to do */
+	/* deleted or renamed before its row was written */
+	AOK(memdb_create_deferred(f->m, "b", 0, 1));
+	AOK(memdb_delete(f->m, "b", 0, 1));
+	AOK(memdb_create_deferred(f->m, "c", 0, 1));
+	AOK(memdb_rename(f->m, "c", "c2", 0, 1));
+	/* close writes what is left */
+	AOK(memdb_create_deferred(f->m, "d", 0, 1));
+	assert_disk_equals_memory(f);
+	g_assert_nonnull(memdb_lookup(f->m, "a"));
+	g_assert_nonnull(memdb_lookup(f->m, "c2"));
+	g_assert_nonnull(memdb_lookup(f->m, "d"));
+	g_assert_null(memdb_lookup(f->m, "b"));
+}
+
 int main(int argc, char **argv)
 {
 	g_test_init(&argc, &argv, NULL);
@@ -885,6 +932,7 @@ int main(int argc, char **argv)
 	T("big-directory", test_big_directory);
 	T("batch", test_batch);
 	T("replace-tree", test_replace_tree);
+	T("deferred-create", test_deferred_create);
 #undef T
 	g_test_add_func("/memdb/fault-loop", test_fault_loop);
 	return g_test_run();
