@@ -140,7 +140,6 @@ struct fs {
 	GAsyncQueue *inval_queue;
 	gint inval_done; /* the helper has ended (atomic) */
 	GMainContext *ctx;
-	fs_stats_t stats;
 };
 
 /* --- helpers ------------------------------------------------------------ */
@@ -564,7 +563,6 @@ static int pending_commit(fs_t *fs, uint64_t ino)
 		inval_push(fs, INVAL_INODE, to_fuse(ino), NULL);
 		return r;
 	}
-	fs->stats.commits++;
 	p->dirty = false;
 	/* the next writer starts from memdb again */
 	g_byte_array_unref(p->buf);
@@ -590,7 +588,6 @@ static void fs_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
 	fs_t *fs = req_fs(req);
 	struct fuse_entry_param ep;
-	fs->stats.lookups++;
 	if (parent == FUSE_ROOT_ID) {
 		const virt_t *v = virt_by_name(name);
 		if (v) {
@@ -618,7 +615,6 @@ static void fs_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 {
 	fs_t *fs = req_fs(req);
 	struct stat st;
-	fs->stats.getattrs++;
 	const virt_t *v = virt_by_ino(ino);
 	if (v) {
 		stat_virt(fs, v, &st);
@@ -1036,7 +1032,6 @@ static void fs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		data = (const uint8_t *)h->text;
 		len = h->textlen;
 	} else {
-		fs->stats.reads++;
 		g_debug("read inode %" PRIu64 " offset %jd size %zu", (uint64_t)ino, (intmax_t)off,
 			size);
 		pending_t *p = g_hash_table_lookup(fs->pending, &h->ino);
@@ -1387,9 +1382,4 @@ fs_t *fs_unmount(fs_t *fs)
 bool fs_exited(fs_t *fs)
 {
 	return fuse_session_exited(fs->se);
-}
-
-void fs_get_stats(fs_t *fs, fs_stats_t *ret)
-{
-	*ret = fs->stats;
 }

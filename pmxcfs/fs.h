@@ -17,7 +17,6 @@ typedef struct fs fs_t;
 typedef struct fs_options {
 	const char *mountpoint;
 	gid_t gid;                  /* group of every file (www-data) */
-	bool local_mode;            /* writes apply to memdb directly, writer 0 */
 	bool fuse_debug;            /* libfuse's own request trace */
 	bool no_invalidate;         /* tests only: the negative control of the cache tests */
 	void (*exited)(void *data); /* the kernel ended the session */
@@ -34,12 +33,3 @@ fs_t *fs_unmount(fs_t *fs);
 bool fs_exited(fs_t *fs);
 /* Tell the kernel that every attribute may have changed (quorum change). */
 void fs_invalidate_all(fs_t *fs);
-
-/* Counters for tests and benchmarks: requests served, by kind. */
-typedef struct fs_stats {
-	uint64_t reads; /* read requests for memdb files */
-	uint64_t lookups;
-	uint64_t getattrs;
-	uint64_t commits; /* coalesced writes committed to memdb */
-} fs_stats_t;
-void fs_get_stats(fs_t *fs, fs_stats_t *ret);
