@@ -114,12 +114,14 @@ typedef struct handle {
 	GArray *dir; /* directory: dirent_snap_t at opendir */
 } handle_t;
 
-typedef enum { INVAL_INODE, INVAL_ATTR, INVAL_ENTRY, INVAL_STOP } inval_kind_t;
+typedef enum { INVAL_INODE, INVAL_ATTR, INVAL_ENTRY, INVAL_REPLY_ATTR, INVAL_STOP } inval_kind_t;
 
 typedef struct inval {
 	inval_kind_t kind;
 	uint64_t ino;
 	char *name;
+	fuse_req_t req; /* INVAL_REPLY_ATTR: answered once what came before is sent */
+	struct stat attr;
 } inval_t;
 
 struct fs {
@@ -380,6 +382,19 @@ static void inval_push(fs_t *fs, inval_kind_t kind, uint64_t ino, const char *na
 	g_async_queue_push(fs->inval_queue, iv);
 }
 
+/* Answer @req with @st after every invalidation queued so far has been
+ * sent, for a request whose effect the kernel does not know about (an
+ * expired lock removed by utime): when the caller sees the answer, the
+ * kernel has forgotten what went away.  (Replies may come from any thread.) */
+static void inval_push_reply(fs_t *fs, fuse_req_t req, const struct stat *st)
+{
+	inval_t *iv = g_new0(inval_t, 1);
+	iv->kind = INVAL_REPLY_ATTR;
+	iv->req = req;
+	iv->attr = *st;
+	g_async_queue_push(fs->inval_queue, iv);
+}
+
 static gpointer inval_main(gpointer data)
 {
 	fs_t *fs = data;
@@ -402,6 +417,9 @@ static gpointer inval_main(gpointer data)
 		case INVAL_ENTRY:
 			r = fuse_lowlevel_notify_inval_entry(fs->se, iv->ino, iv->name,
 							     strlen(iv->name));
+			break;
+		case INVAL_REPLY_ATTR:
+			fuse_reply_attr(iv->req, &iv->attr, FS_TIMEOUT);
 			break;
 		case INVAL_STOP:
 			break;
@@ -759,8 +777,7 @@ static void fs_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to
 		st.st_mode = S_IFDIR | 0700;
 		st.st_gid = fs->opts.gid;
 		st.st_nlink = 2;
-		/* the entry is invalidated; the attributes may stay cached */
-		fuse_reply_attr(req, &st, FS_TIMEOUT);
+		inval_push_reply(fs, req, &st);
 		return;
 	}
 	stat_entry(fs, e, &st);
