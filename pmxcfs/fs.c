@@ -794,40 +794,36 @@ static void reply_new_entry(fuse_req_t req, fs_t *fs, const char *path, int r)
 	fuse_reply_entry(req, &ep);
 }
 
-/* common checks of create/mkdir/mknod; returns the path or NULL (+*err) */
-static char *new_entry_path(fs_t *fs, fuse_ino_t parent, const char *name, int *err)
+typedef int (*make_fn)(memdb_t *mdb, const char *path, uint32_t writer, uint32_t mtime);
+
+/* create, mkdir and mknod: checks, then @fn.  *ret_path gets the path. */
+static int make_entry(fs_t *fs, fuse_ino_t parent, const char *name, make_fn fn, char **ret_path)
 {
-	if (hidden(parent, name)) {
-		*err = EEXIST;
-		return NULL;
-	}
-	char *path = child_path(fs, parent, name, err);
+	if (hidden(parent, name))
+		return -EEXIST;
+	int err = 0;
+	g_autofree char *path = child_path(fs, parent, name, &err);
 	if (!path)
-		return NULL;
-	if (!quorate(fs)) {
-		*err = EACCES;
-		g_free(path);
-		return NULL;
-	}
+		return -err;
+	if (!quorate(fs))
+		return -EACCES;
 	int r = memdb_check_space(fs->mdb, 0, 1);
-	if (r < 0) {
-		*err = -r;
-		g_free(path);
-		return NULL;
-	}
-	return path;
+	if (r < 0)
+		return r;
+	local_begin(fs, 0);
+	r = fn(fs->mdb, path, 0, now32());
+	local_end(fs);
+	if (r < 0)
+		return r;
+	*ret_path = g_steal_pointer(&path);
+	return 0;
 }
 
 static void fs_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode)
 {
 	fs_t *fs = req_fs(req);
-	int err = 0;
-	g_autofree char *path = new_entry_path(fs, parent, name, &err);
-	if (!path)
-		return (void)fuse_reply_err(req, err);
-	local_begin(fs, 0);
-	int r = memdb_mkdir(fs->mdb, path, 0, now32());
-	local_end(fs);
+	g_autofree char *path = NULL;
+	int r = make_entry(fs, parent, name, memdb_mkdir, &path);
 	reply_new_entry(req, fs, path, r);
 }
 
@@ -836,13 +832,8 @@ static void fs_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t
 	fs_t *fs = req_fs(req);
 	if (!S_ISREG(mode))
 		return (void)fuse_reply_err(req, ENOSYS);
-	int err = 0;
-	g_autofree char *path = new_entry_path(fs, parent, name, &err);
-	if (!path)
-		return (void)fuse_reply_err(req, err);
-	local_begin(fs, 0);
-	int r = memdb_create(fs->mdb, path, 0, now32());
-	local_end(fs);
+	g_autofree char *path = NULL;
+	int r = make_entry(fs, parent, name, memdb_create, &path);
 	reply_new_entry(req, fs, path, r);
 }
 
@@ -896,15 +887,10 @@ static void fs_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
 		      struct fuse_file_info *fi)
 {
 	fs_t *fs = req_fs(req);
-	int err = 0;
-	g_autofree char *path = new_entry_path(fs, parent, name, &err);
-	if (!path)
-		return (void)fuse_reply_err(req, err);
+	g_autofree char *path = NULL;
 	/* the row is written with the content at close: one transaction for
 	 * open(O_CREAT) + write + close */
-	local_begin(fs, 0);
-	int r = memdb_create_deferred(fs->mdb, path, 0, now32());
-	local_end(fs);
+	int r = make_entry(fs, parent, name, memdb_create_deferred, &path);
 	if (r < 0)
 		return (void)fuse_reply_err(req, -r);
 	const memdb_entry_t *e = memdb_lookup(fs->mdb, path);

@@ -27,6 +27,16 @@ WWW = grp.getgrnam("www-data").gr_gid
 MiB = 1024 * 1024
 
 
+def try_unlock(lock):
+    """utime(lock, 0, 0): True once it removed the (expired) lock."""
+    try:
+        os.utime(lock, (0, 0))
+        return True
+    except OSError as e:
+        assert e.errno == errno.EACCES, e
+        return False
+
+
 def mode(path):
     st = os.lstat(path)
     return stat.filemode(st.st_mode), st.st_uid, st.st_gid
@@ -310,15 +320,7 @@ def locks(n):
     # the holder refreshes it
     os.utime(lock, (time.time(), time.time()))
     # after the lifetime, the unlock request removes it
-
-    def try_unlock():
-        try:
-            os.utime(lock, (0, 0))
-            return True
-        except OSError as e:
-            assert e.errno == errno.EACCES, e
-            return False
-    wait_for(try_unlock, 10, "the lock to expire")
+    wait_for(lambda: try_unlock(lock), 10, "the lock to expire")
     assert not os.path.exists(lock)
     os.mkdir(lock)  # taken again
     expect_errno(errno.EACCES, os.rename, lock, n.path("priv/lock/other"))
@@ -349,14 +351,7 @@ def expired_lock_vanishes(n):
     lock = n.path("priv/lock/l")
     os.mkdir(lock)
     assert os.path.isdir(lock)  # the kernel now caches the entry
-
-    def try_unlock():
-        try:
-            os.utime(lock, (0, 0))
-            return True
-        except OSError:
-            return False
-    wait_for(try_unlock, 10, "the lock to expire")
+    wait_for(lambda: try_unlock(lock), 10, "the lock to expire")
     return os.path.exists(lock)
 
 
