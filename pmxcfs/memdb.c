@@ -132,6 +132,7 @@ static void emit(memdb_t *m, memdb_event_kind_t kind, const memdb_entry_t *e, ui
 		.name = name,
 		.path = path,
 		.version = m->tree->root->version,
+		.entry = e,
 	};
 	m->event_cb(&ev, m->event_data);
 }
@@ -311,13 +312,8 @@ memdb_t *memdb_close(memdb_t *m)
 		return NULL;
 	if (m->db && m->batch_depth > 0)
 		(void)db_rollback(m->db);
-	if (m->unpersisted && m->tree && !m->broken) {
-		g_autoptr(GList) inos = g_hash_table_get_keys(m->unpersisted);
-		for (GList *l = inos; l; l = l->next) {
-			uint64_t ino = *(uint64_t *)l->data;
-			(void)memdb_persist(m, ino);
-		}
-	}
+	if (m->unpersisted && m->tree && !m->broken)
+		(void)memdb_persist_all(m);
 	if (m->unpersisted)
 		g_hash_table_unref(m->unpersisted);
 	tree_free(m->tree);
@@ -495,6 +491,18 @@ int memdb_truncate(memdb_t *m, const char *path, uint32_t writer, uint32_t mtime
 {
 	int r = do_write(m, path, writer, mtime, NULL, 0, size, true, false, false);
 	return r < 0 ? r : 0;
+}
+
+int memdb_persist_all(memdb_t *m)
+{
+	int first = 0;
+	g_autoptr(GList) inos = g_hash_table_get_keys(m->unpersisted);
+	for (GList *l = inos; l; l = l->next) {
+		int r = memdb_persist(m, *(uint64_t *)l->data);
+		if (r < 0 && first == 0)
+			first = r;
+	}
+	return first;
 }
 
 /* --- mkdir ------------------------------------------------------------- */

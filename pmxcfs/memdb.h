@@ -65,10 +65,12 @@ typedef enum {
 typedef struct memdb_event {
 	memdb_event_kind_t kind;
 	uint64_t inode;
-	uint64_t parent;  /* ADD/REMOVE: the directory */
-	const char *name; /* ADD/REMOVE: the name in it */
-	const char *path; /* canonical path of the entry (CHANGE/ADD/REMOVE) */
-	uint64_t version; /* global version after the change */
+	uint64_t parent;            /* ADD/REMOVE: the directory */
+	const char *name;           /* ADD/REMOVE: the name in it */
+	const char *path;           /* canonical path of the entry (CHANGE/ADD/REMOVE) */
+	uint64_t version;           /* global version after the change */
+	const memdb_entry_t *entry; /* the entry (REMOVE: already out of the tree,
+				     * freed after the callback); NULL for RELOAD */
 } memdb_event_t;
 
 /* Called synchronously after each applied change; must not call back into
@@ -96,6 +98,8 @@ int memdb_create(memdb_t *mdb, const char *path, uint32_t writer, uint32_t mtime
 int memdb_create_deferred(memdb_t *mdb, const char *path, uint32_t writer, uint32_t mtime);
 /* Write the row of a deferred create now (0 if it has one already). */
 int memdb_persist(memdb_t *mdb, uint64_t inode);
+/* Write the rows of every deferred create; the first error is returned. */
+int memdb_persist_all(memdb_t *mdb);
 int memdb_mkdir(memdb_t *mdb, const char *path, uint32_t writer, uint32_t mtime);
 /* Returns @count on success.  truncate: the size becomes offset + count. */
 int memdb_write(memdb_t *mdb, const char *path, uint32_t writer, uint32_t mtime, const void *data,
