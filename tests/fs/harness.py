@@ -21,6 +21,8 @@ import traceback
 
 TOP_BUILDDIR = os.environ.get("TOP_BUILDDIR", os.path.join(os.path.dirname(__file__), "..", ".."))
 PMXCFS = os.environ.get("PMXCFS", os.path.join(TOP_BUILDDIR, "pmxcfs", "pmxcfs"))
+# e.g. PMXCFS_WRAPPER="valgrind --error-exitcode=99 --leak-check=full"
+WRAPPER = os.environ.get("PMXCFS_WRAPPER", "").split()
 
 
 class Timeout(AssertionError):
@@ -65,7 +67,7 @@ class Node:
         self.pid = None
 
     def cmdline(self, extra=()):
-        return [PMXCFS, "--mount", self.mnt, "--data-dir", self.data, "--run-dir", self.run,
+        return WRAPPER + [PMXCFS, "--mount", self.mnt, "--data-dir", self.data, "--run-dir", self.run,
                 "--pid-file", self.pidfile, "--nodename", self.nodename,
                 "--corosync-conf", os.path.join(self.base, "no-corosync.conf")] + \
             self.args + list(extra)
@@ -81,7 +83,7 @@ class Node:
         if wait:
             wait_for(lambda: self.proc.poll() is not None or
                      ("serving" in self.log()[offset:] and is_mounted(self.mnt)),
-                     10, "the daemon to mount")
+                     60 if WRAPPER else 10, "the daemon to mount")
             if self.proc.poll() is not None:
                 raise AssertionError("pmxcfs exited with %d:\n%s" % (self.proc.returncode,
                                                                      self.log()))
@@ -179,6 +181,11 @@ def main():
         try:
             node = Node()
             t(node)
+            # a clean stop must be clean: sanitizers and valgrind report
+            # errors and leaks through the exit status
+            rc = node.stop()
+            if rc not in (None, 0):
+                raise AssertionError("pmxcfs exited with status %d on SIGTERM" % rc)
             print("ok %d %s  # %.2fs" % (i, t.__name__, time.monotonic() - t0))
         except Exception:
             failed += 1

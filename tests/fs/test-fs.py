@@ -20,7 +20,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import (Node, expect_errno, is_mounted, main, read_file, test, wait_for,  # noqa: E402
+from harness import (PMXCFS, Node, expect_errno, is_mounted, main, read_file, test, wait_for,  # noqa: E402
                      write_file)
 
 WWW = grp.getgrnam("www-data").gr_gid
@@ -562,13 +562,13 @@ def daemonizes_once_serving(n):
 
 @test
 def bad_options(n):
-    r = subprocess.run([n.cmdline()[0], "--bogus"], capture_output=True, text=True)
+    r = subprocess.run([PMXCFS, "--bogus"], capture_output=True, text=True)
     assert r.returncode == 1 and "option parsing failed" in r.stderr, r
-    r = subprocess.run([n.cmdline()[0], "extra"], capture_output=True, text=True)
+    r = subprocess.run([PMXCFS, "extra"], capture_output=True, text=True)
     assert r.returncode == 255 and "too many arguments" in r.stderr, r
-    r = subprocess.run([n.cmdline()[0], "--help"], capture_output=True, text=True)
+    r = subprocess.run([PMXCFS, "--help"], capture_output=True, text=True)
     assert r.returncode == 0 and "--foreground" in r.stdout and "--local" in r.stdout, r
-    r = subprocess.run([n.cmdline()[0], "--version"], capture_output=True, text=True)
+    r = subprocess.run([PMXCFS, "--version"], capture_output=True, text=True)
     assert r.returncode == 0 and r.stdout.startswith("pmxcfs "), r
 
 
