@@ -39,6 +39,7 @@
 #include <unistd.h>
 
 #include "fs.h"
+#include "ipc.h"
 #include "log.h"
 #include "memdb.h"
 #include "status.h"
@@ -52,6 +53,7 @@ static char *opt_run_dir = "/run/pve-cluster";
 static char *opt_pid_file = "/run/pve-cluster.pid";
 static char *opt_corosync_conf = "/etc/corosync/corosync.conf";
 static char *opt_nodename;
+static char *opt_ipc_name = "pve2";
 static gint opt_wait_lock = 10;
 static gint opt_lock_timeout;
 static gboolean opt_sync_full;
@@ -73,6 +75,8 @@ static const GOptionEntry options[] = {
 	 "Node name (default: the host name up to the first dot)", "NAME"},
 	{"corosync-conf", 0, 0, G_OPTION_ARG_FILENAME, &opt_corosync_conf,
 	 "Host corosync configuration (default /etc/corosync/corosync.conf)", "FILE"},
+	{"ipc-name", 0, 0, G_OPTION_ARG_STRING, &opt_ipc_name,
+	 "Name of the IPC service (default pve2)", "NAME"},
 	{"wait-lock", 0, 0, G_OPTION_ARG_INT, &opt_wait_lock,
 	 "Seconds to wait for another instance to exit (default 10)", "SECONDS"},
 	{"lock-timeout", 0, G_OPTION_FLAG_HIDDEN, G_OPTION_ARG_INT, &opt_lock_timeout,
@@ -382,6 +386,13 @@ int main(int argc, char **argv)
 	if (fs_mount(mdb, st, &fopts, NULL, &fs, &fserr) < 0)
 		die("%s", fserr);
 
+	ipc_t *ipc = NULL;
+	g_autofree char *ipcerr = NULL;
+	if (ipc_start(opt_ipc_name, mdb, st, gid, NULL, &ipc, &ipcerr) < 0) {
+		fs_unmount(fs);
+		die("%s", ipcerr);
+	}
+
 	signal(SIGPIPE, SIG_IGN);
 	g_unix_signal_add(SIGTERM, on_signal, loop);
 	g_unix_signal_add(SIGINT, on_signal, loop);
@@ -398,6 +409,7 @@ int main(int argc, char **argv)
 	sd_notify(0, "STOPPING=1");
 	restart_flag(true, gid);
 	g_message("teardown filesystem");
+	ipc_stop(ipc);
 	fs_unmount(fs);
 	status_free(st);
 	memdb_close(mdb);

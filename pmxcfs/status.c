@@ -12,6 +12,7 @@
 
 #include <errno.h>
 #include <json-glib/json-glib.h>
+#include <string.h>
 #include <time.h>
 
 #include "status.h"
@@ -38,7 +39,38 @@ struct status {
 	bool quorate;
 	GQueue clog; /* newest first */
 	uint32_t clog_uid;
+	GHashTable *kv;  /* key -> kv_value_t (this node's) */
+	GHashTable *rrd; /* key without "rrd/" -> rrd_value_t */
+	char *nodeip;
 };
+
+typedef struct kv_value {
+	GBytes *data;
+	uint32_t version;
+} kv_value_t;
+
+typedef struct rrd_value {
+	char *data;
+	gint64 time; /* monotonic seconds of the update */
+} rrd_value_t;
+
+#define RRD_MAX_AGE    300 /* seconds an RRD update is shown (cluster.md §3.9) */
+#define RRD_MAX_VALUE  4096
+#define NODEIP_MAX_LEN 256
+
+static void kv_value_free(gpointer p)
+{
+	kv_value_t *v = p;
+	g_bytes_unref(v->data);
+	g_free(v);
+}
+
+static void rrd_value_free(gpointer p)
+{
+	rrd_value_t *v = p;
+	g_free(v->data);
+	g_free(v);
+}
 
 static void clog_entry_free(gpointer p)
 {
@@ -58,6 +90,8 @@ status_t *status_new(const char *nodename, memdb_t *mdb)
 	st->starttime = (uint32_t)time(NULL);
 	st->quorate = true;
 	g_queue_init(&st->clog);
+	st->kv = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, kv_value_free);
+	st->rrd = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, rrd_value_free);
 	status_clog_add(st, nodename, "root", "cluster", (uint32_t)getpid(), 6, st->starttime,
 			"starting cluster log");
 	return st;
@@ -68,6 +102,9 @@ status_t *status_free(status_t *st)
 	if (!st)
 		return NULL;
 	g_queue_clear_full(&st->clog, clog_entry_free);
+	g_hash_table_unref(st->kv);
+	g_hash_table_unref(st->rrd);
+	g_free(st->nodeip);
 	g_free(st->nodename);
 	g_free(st);
 	return NULL;
@@ -113,6 +150,61 @@ int status_clog_add(status_t *st, const char *node, const char *user, const char
 	return 0;
 }
 
+/* a string value: NUL-terminated, the NUL its last byte */
+static bool c_string(const void *value, size_t len, size_t max)
+{
+	return len >= 1 && len < max && ((const char *)value)[len - 1] == '\0' &&
+	       memchr(value, '\0', len) == (const char *)value + len - 1;
+}
+
+int status_kv_set(status_t *st, const char *key, const void *value, size_t len)
+{
+	if (len > 32768)
+		return -EFBIG;
+	if (g_str_has_prefix(key, "rrd/")) {
+		if (!c_string(value, len, RRD_MAX_VALUE) || !key[4])
+			return -EINVAL;
+		rrd_value_t *v = g_new0(rrd_value_t, 1);
+		v->data = g_strdup(value);
+		v->time = g_get_monotonic_time() / G_USEC_PER_SEC;
+		g_hash_table_replace(st->rrd, g_strdup(key + 4), v);
+		return 0;
+	}
+	if (strcmp(key, "nodeip") == 0) {
+		if (!c_string(value, len, NODEIP_MAX_LEN))
+			return -EINVAL;
+		g_free(st->nodeip);
+		st->nodeip = g_strdup(value);
+		return 0;
+	}
+	if (len == 0) {
+		g_hash_table_remove(st->kv, key);
+		return 0;
+	}
+	kv_value_t *old = g_hash_table_lookup(st->kv, key);
+	kv_value_t *v = g_new0(kv_value_t, 1);
+	v->data = g_bytes_new(value, len);
+	v->version = old ? old->version + 1 : 0;
+	g_hash_table_replace(st->kv, g_strdup(key), v);
+	return 0;
+}
+
+int status_kv_get(status_t *st, const char *node, const char *key, GBytes **ret)
+{
+	if (node && node[0] && strcmp(node, st->nodename) != 0)
+		return -ENOENT; /* other nodes' stores arrive with replication */
+	const kv_value_t *v = g_hash_table_lookup(st->kv, key);
+	if (!v)
+		return -ENOENT;
+	*ret = g_bytes_ref(v->data);
+	return 0;
+}
+
+static gint cmp_str(gconstpointer a, gconstpointer b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
 static char *render(JsonBuilder *b)
 {
 	g_autoptr(JsonNode) root = json_builder_get_root(b);
@@ -144,6 +236,18 @@ char *status_version_json(status_t *st)
 	json_builder_begin_object(b);
 	json_builder_set_member_name(b, st->nodename);
 	json_builder_begin_object(b);
+	g_autoptr(GPtrArray) keys = g_ptr_array_new();
+	GHashTableIter it;
+	gpointer k;
+	g_hash_table_iter_init(&it, st->kv);
+	while (g_hash_table_iter_next(&it, &k, NULL))
+		g_ptr_array_add(keys, k);
+	g_ptr_array_sort(keys, cmp_str);
+	for (guint i = 0; i < keys->len; i++) {
+		const kv_value_t *v = g_hash_table_lookup(st->kv, keys->pdata[i]);
+		json_builder_set_member_name(b, keys->pdata[i]);
+		json_builder_add_int_value(b, v->version);
+	}
 	json_builder_end_object(b);
 	json_builder_end_object(b);
 	json_builder_end_object(b);
@@ -246,5 +350,18 @@ char *status_clusterlog_json(status_t *st, unsigned max, const char *user)
 
 char *status_rrd_text(status_t *st)
 {
-	return g_strdup("");
+	gint64 now = g_get_monotonic_time() / G_USEC_PER_SEC;
+	GString *out = g_string_new(NULL);
+	GHashTableIter it;
+	gpointer k, val;
+	g_hash_table_iter_init(&it, st->rrd);
+	while (g_hash_table_iter_next(&it, &k, &val)) {
+		rrd_value_t *v = val;
+		if (now - v->time > RRD_MAX_AGE) {
+			g_hash_table_iter_remove(&it);
+			continue;
+		}
+		g_string_append_printf(out, "%s:%s\n", (const char *)k, v->data);
+	}
+	return g_string_free(out, FALSE);
 }

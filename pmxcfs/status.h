@@ -16,6 +16,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include <glib.h>
+
 #include "memdb.h"
 
 typedef struct status status_t;
@@ -33,6 +35,15 @@ bool status_quorate(status_t *st);
 /* Add a cluster log entry (priority 0..7, else -EINVAL). */
 int status_clog_add(status_t *st, const char *node, const char *user, const char *tag, uint32_t pid,
 		    uint8_t priority, uint32_t time, const char *msg);
+
+/* Key/value status (cluster.md §3.2, local part): "rrd/<key>" updates the
+ * RRD dump, "nodeip" the node's address, anything else the node's own kv
+ * store (len 0 deletes; a replaced key's version moves).  -EFBIG over
+ * 32 KiB, -EINVAL for a malformed rrd/nodeip value. */
+int status_kv_set(status_t *st, const char *key, const void *value, size_t len);
+/* The value of @key on @node ("" or NULL = this node): a new reference in
+ * *ret, or -ENOENT. */
+int status_kv_get(status_t *st, const char *node, const char *key, GBytes **ret);
 
 /* Generated texts (g_free). */
 char *status_version_json(status_t *st);

@@ -1,0 +1,488 @@
+/* SPDX-License-Identifier: AGPL-3.0-or-later */
+/*
+ * ipc.c: the `pve2` IPC server (cluster.md §4) on the daemon's loop.
+ *
+ * DESIGN
+ * - libqb does the transport (the abstract unix socket, shared-memory
+ *   rings, credentials); its poll callbacks are mapped onto GLib sources,
+ *   so requests are handled on the loop thread that owns memdb: no locks.
+ * - Every request is decoded by ipc_request_parse() (a pure, bounds-checked
+ *   decoder) before any handler sees it; a malformed request gets an error
+ *   reply and one log line naming the client, never a crash.
+ * - Permissions as the original's (§4.2): uid 0 + gid 0 read and write, the
+ *   www-data group reads (no private files, no writes), others are refused.
+ */
+#define G_LOG_DOMAIN "ipc"
+#include "config.h"
+
+#include <errno.h>
+#include <glib-unix.h>
+#include <json-glib/json-glib.h>
+#include <qb/qbipcs.h>
+#include <qb/qbloop.h>
+#include <string.h>
+#include <sys/uio.h>
+#include <time.h>
+
+#include "ipc-proto.h"
+#include "ipc.h"
+#include "paths.h"
+
+struct ipc {
+	qb_ipcs_service_t *service;
+	memdb_t *mdb;
+	status_t *st;
+	gid_t gid;
+	GMainContext *ctx;
+	GHashTable *fds; /* fd -> fd_watch_t */
+};
+
+typedef struct fd_watch {
+	int fd;
+	qb_ipcs_dispatch_fn_t fn;
+	void *data;
+	GSource *source;
+} fd_watch_t;
+
+typedef struct client {
+	bool read_only;
+	pid_t pid;
+} client_t;
+
+static ipc_t *the_ipc; /* libqb's callbacks carry no user data of ours */
+
+/* --- libqb poll callbacks on GLib --------------------------------------- */
+
+static gboolean on_fd(gint fd, GIOCondition cond, gpointer data)
+{
+	fd_watch_t *w = data;
+	GHashTable *fds = the_ipc->fds;
+	int32_t revents = 0;
+	if (cond & G_IO_IN)
+		revents |= POLLIN;
+	if (cond & G_IO_OUT)
+		revents |= POLLOUT;
+	if (cond & G_IO_HUP)
+		revents |= POLLHUP;
+	if (cond & G_IO_ERR)
+		revents |= POLLERR;
+	int32_t r = w->fn(fd, revents, w->data);
+	/* the callback may have replaced or removed this watch (and freed w) */
+	if (g_hash_table_lookup(fds, &fd) != w)
+		return G_SOURCE_REMOVE;
+	if (r < 0) {
+		g_hash_table_remove(fds, &fd); /* libqb is done with this fd */
+		return G_SOURCE_REMOVE;
+	}
+	return G_SOURCE_CONTINUE;
+}
+
+static GIOCondition to_cond(int32_t events)
+{
+	GIOCondition c = 0;
+	if (events & POLLIN)
+		c |= G_IO_IN;
+	if (events & POLLOUT)
+		c |= G_IO_OUT;
+	return c | G_IO_HUP | G_IO_ERR;
+}
+
+static void fd_watch_free(gpointer p)
+{
+	fd_watch_t *w = p;
+	if (w->source) {
+		g_source_destroy(w->source);
+		g_source_unref(w->source);
+	}
+	g_free(w);
+}
+
+static int32_t dispatch_add(enum qb_loop_priority p, int32_t fd, int32_t events, void *data,
+			    qb_ipcs_dispatch_fn_t fn)
+{
+	fd_watch_t *w = g_new0(fd_watch_t, 1);
+	w->fd = fd;
+	w->fn = fn;
+	w->data = data;
+	w->source = g_unix_fd_source_new(fd, to_cond(events));
+	g_source_set_callback(w->source, (GSourceFunc)(void (*)(void))on_fd, w, NULL);
+	g_source_set_name(w->source, "ipc");
+	g_source_attach(w->source, the_ipc->ctx);
+	g_hash_table_replace(the_ipc->fds, &w->fd, w);
+	return 0;
+}
+
+static int32_t dispatch_mod(enum qb_loop_priority p, int32_t fd, int32_t events, void *data,
+			    qb_ipcs_dispatch_fn_t fn)
+{
+	return dispatch_add(p, fd, events, data, fn);
+}
+
+static int32_t dispatch_del(int32_t fd)
+{
+	g_hash_table_remove(the_ipc->fds, &fd);
+	return 0;
+}
+
+typedef struct job {
+	void *data;
+	qb_loop_job_dispatch_fn fn;
+} job_t;
+
+static gboolean on_job(gpointer p)
+{
+	job_t *j = p;
+	j->fn(j->data);
+	return G_SOURCE_REMOVE;
+}
+
+static int32_t job_add(enum qb_loop_priority p, void *data, qb_loop_job_dispatch_fn fn)
+{
+	job_t *j = g_new0(job_t, 1);
+	j->data = data;
+	j->fn = fn;
+	GSource *s = g_idle_source_new();
+	g_source_set_callback(s, on_job, j, g_free);
+	g_source_attach(s, the_ipc->ctx);
+	g_source_unref(s);
+	return 0;
+}
+
+/* --- connections ----------------------------------------------------------- */
+
+static int32_t on_accept(qb_ipcs_connection_t *c, uid_t uid, gid_t gid)
+{
+	bool rw = uid == 0 && gid == 0;
+	if (!rw && gid != the_ipc->gid) {
+		g_message("connection from bad user %u (gid %u) refused", (unsigned)uid,
+			  (unsigned)gid);
+		return -EPERM;
+	}
+	client_t *cl = g_new0(client_t, 1);
+	cl->read_only = !rw;
+	qb_ipcs_context_set(c, cl);
+	return 0;
+}
+
+static void on_created(qb_ipcs_connection_t *c)
+{
+	struct qb_ipcs_connection_stats stats;
+	client_t *cl = qb_ipcs_context_get(c);
+	if (cl && qb_ipcs_connection_stats_get(c, &stats, 0) == 0)
+		cl->pid = stats.client_pid;
+}
+
+static void on_destroyed(qb_ipcs_connection_t *c)
+{
+	g_free(qb_ipcs_context_get(c));
+	qb_ipcs_context_set(c, NULL);
+}
+
+static int32_t on_closed(qb_ipcs_connection_t *c)
+{
+	return 0;
+}
+
+/* --- request handlers ------------------------------------------------------ */
+
+/* reply data: set *out (owned, g_free) and *out_len; return 0 or -errno */
+typedef struct reply {
+	char *data;
+	size_t len;
+} reply_t;
+
+static void reply_text(reply_t *r, char *text)
+{
+	r->data = text;
+	r->len = strlen(text);
+}
+
+static void reply_bytes(reply_t *r, GBytes *b)
+{
+	gsize n = 0;
+	const void *d = b ? g_bytes_get_data(b, &n) : NULL;
+	r->data = n ? g_memdup2(d, n) : NULL;
+	r->len = n;
+}
+
+static int do_get_config(ipc_t *ipc, const client_t *cl, const char *path, reply_t *r)
+{
+	g_autofree char *canon = path_canonical(path);
+	if (!canon)
+		return -EINVAL;
+	if (cl->read_only && path_is_private(canon))
+		return -EPERM;
+	GBytes *b = NULL;
+	int n = memdb_read(ipc->mdb, canon, &b);
+	if (n < 0)
+		return n;
+	reply_bytes(r, b);
+	if (b)
+		g_bytes_unref(b);
+	return 0;
+}
+
+static int do_verify_token(ipc_t *ipc, const char *token)
+{
+	GBytes *b = NULL;
+	if (memdb_read(ipc->mdb, "priv/token.cfg", &b) <= 0 || !b)
+		return -ENOENT;
+	gsize n;
+	const char *d = g_bytes_get_data(b, &n);
+	size_t tlen = strlen(token);
+	int r = -ENOENT;
+	for (size_t o = 0; o < n;) {
+		const char *nl = memchr(d + o, '\n', n - o);
+		size_t l = nl ? (size_t)(nl - (d + o)) : n - o;
+		if (l == tlen && memcmp(d + o, token, l) == 0) {
+			r = 0;
+			break;
+		}
+		o += l + 1;
+	}
+	g_bytes_unref(b);
+	return r;
+}
+
+/* property lines of one guest config (cluster.md §4.5); stops at the first
+ * section ("[snapshot]", "[PENDING]") */
+static void config_props(const char *conf, size_t len, char *const *props, unsigned n,
+			 JsonBuilder *b, bool *any)
+{
+	g_autoptr(GHashTable) found = g_hash_table_new_full(g_str_hash, g_str_equal, NULL, g_free);
+	for (size_t o = 0; o < len;) {
+		const char *line = conf + o;
+		const char *nl = memchr(line, '\n', len - o);
+		size_t l = nl ? (size_t)(nl - line) : len - o;
+		o += l + 1;
+		if (l > 0 && line[0] == '[')
+			break;
+		for (unsigned i = 0; i < n; i++) {
+			size_t pl = strlen(props[i]);
+			if (l <= pl + 1 || memcmp(line, props[i], pl) != 0 || line[pl] != ':')
+				continue;
+			g_autofree char *v = g_strndup(line + pl + 1, l - pl - 1);
+			g_strstrip(v);
+			if (v[0])
+				g_hash_table_replace(found, props[i], g_steal_pointer(&v));
+		}
+	}
+	if (g_hash_table_size(found) == 0)
+		return;
+	*any = true;
+	for (unsigned i = 0; i < n; i++) {
+		const char *v = g_hash_table_lookup(found, props[i]);
+		if (!v)
+			continue;
+		json_builder_set_member_name(b, props[i]);
+		g_autofree char *valid = g_utf8_make_valid(v, -1);
+		json_builder_add_string_value(b, valid);
+	}
+}
+
+static const char *vm_kind_dir(int type)
+{
+	return type == VMTYPE_QEMU ? "qemu-server" : type == VMTYPE_LXC ? "lxc" : "openvz";
+}
+
+static int do_guest_props(ipc_t *ipc, const ipc_request_t *q, reply_t *r)
+{
+	g_autoptr(GPtrArray) vms = NULL;
+	if (q->vmid) {
+		const memdb_vm_t *vm = memdb_vm_get(ipc->mdb, q->vmid);
+		if (!vm)
+			return -ENOENT;
+		vms = g_ptr_array_new();
+		g_ptr_array_add(vms, (gpointer)vm);
+	} else {
+		vms = memdb_vm_list(ipc->mdb);
+	}
+	g_autoptr(JsonBuilder) b = json_builder_new();
+	json_builder_begin_object(b);
+	for (guint i = 0; i < vms->len; i++) {
+		const memdb_vm_t *vm = vms->pdata[i];
+		g_autofree char *path = g_strdup_printf("nodes/%s/%s/%u.conf", vm->node,
+							vm_kind_dir(vm->type), vm->vmid);
+		GBytes *conf = NULL;
+		int n = memdb_read(ipc->mdb, path, &conf);
+		if (n <= 0 || !conf) {
+			if (conf)
+				g_bytes_unref(conf);
+			if (q->vmid)
+				return -EIO;
+			continue;
+		}
+		char id[16];
+		g_snprintf(id, sizeof(id), "%u", vm->vmid);
+		gsize len;
+		const char *d = g_bytes_get_data(conf, &len);
+		/* the object of a guest with no match is left out */
+		g_autoptr(JsonBuilder) one = json_builder_new();
+		bool any = false;
+		json_builder_begin_object(one);
+		config_props(d, len, (char *const *)q->props, q->n_props, one, &any);
+		json_builder_end_object(one);
+		g_bytes_unref(conf);
+		if (any) {
+			json_builder_set_member_name(b, id);
+			json_builder_add_value(b, json_builder_get_root(one));
+		}
+	}
+	json_builder_end_object(b);
+	g_autoptr(JsonNode) root = json_builder_get_root(b);
+	g_autoptr(JsonGenerator) gen = json_generator_new();
+	json_generator_set_root(gen, root);
+	reply_text(r, json_generator_to_data(gen, NULL));
+	return 0;
+}
+
+static int handle(ipc_t *ipc, const client_t *cl, const ipc_request_t *q, reply_t *r)
+{
+	switch (q->id) {
+	case CFS_IPC_GET_FS_VERSION:
+		reply_text(r, status_version_json(ipc->st));
+		return 0;
+	case CFS_IPC_GET_CLUSTER_INFO:
+		reply_text(r, status_members_json(ipc->st));
+		return 0;
+	case CFS_IPC_GET_GUEST_LIST:
+		reply_text(r, status_vmlist_json(ipc->st));
+		return 0;
+	case CFS_IPC_SET_STATUS:
+		if (cl->read_only)
+			return -EPERM;
+		return status_kv_set(ipc->st, q->name, q->value, q->value_len);
+	case CFS_IPC_GET_STATUS: {
+		GBytes *b = NULL;
+		int rc = status_kv_get(ipc->st, q->node, q->name, &b);
+		if (rc < 0)
+			return rc;
+		reply_bytes(r, b);
+		g_bytes_unref(b);
+		return 0;
+	}
+	case CFS_IPC_GET_CONFIG:
+		return do_get_config(ipc, cl, q->path, r);
+	case CFS_IPC_LOG_CLUSTER_MSG:
+		if (cl->read_only)
+			return -EPERM;
+		/* an out-of-range priority is not logged, and still succeeds */
+		(void)status_clog_add(ipc->st, status_nodename(ipc->st), q->ident, q->tag,
+				      (uint32_t)cl->pid, q->priority, (uint32_t)time(NULL), q->msg);
+		return 0;
+	case CFS_IPC_GET_CLUSTER_LOG:
+		reply_text(r, status_clusterlog_json(ipc->st, q->max_entries,
+						     q->user[0] ? q->user : NULL));
+		return 0;
+	case CFS_IPC_GET_RRD_DUMP: {
+		/* the text and a NUL, so the reply is never empty */
+		char *t = status_rrd_text(ipc->st);
+		r->len = strlen(t) + 1;
+		r->data = t;
+		return 0;
+	}
+	case CFS_IPC_GET_GUEST_CONFIG_PROPERTY:
+	case CFS_IPC_GET_GUEST_CONFIG_PROPERTIES:
+		return do_guest_props(ipc, q, r);
+	case CFS_IPC_VERIFY_TOKEN:
+		return do_verify_token(ipc, q->token);
+	default:
+		return -ECHRNG;
+	}
+}
+
+static int32_t on_message(qb_ipcs_connection_t *c, void *data, size_t size)
+{
+	ipc_t *ipc = the_ipc;
+	client_t *cl = qb_ipcs_context_get(c);
+	if (!cl) {
+		qb_ipcs_disconnect(c);
+		return 0;
+	}
+	ipc_request_t q;
+	const char *why = NULL;
+	reply_t r = {0};
+	int rc = ipc_request_parse(data, size, &q, &why);
+	if (rc < 0)
+		g_message("bad request %d from pid %d (%zu bytes): %s", q.id, cl->pid, size, why);
+	else
+		rc = handle(ipc, cl, &q, &r);
+	if (rc < 0) {
+		g_free(r.data);
+		r.data = NULL;
+		r.len = 0;
+	}
+	uint8_t hdr[IPC_RESP_HEADER_LEN];
+	ipc_response_header(hdr, q.id, rc, r.len);
+	struct iovec iov[2] = {{hdr, sizeof(hdr)}, {r.data, r.len}};
+	ssize_t sent = qb_ipcs_response_sendv(c, iov, r.len ? 2 : 1);
+	if (sent < 0) {
+		g_warning("cannot send the reply to request %d to pid %d (%zu bytes): %s", q.id,
+			  cl->pid, r.len, g_strerror((int)-sent));
+		qb_ipcs_disconnect(c);
+	}
+	g_free(r.data);
+	return 0;
+}
+
+int ipc_start(const char *name, memdb_t *mdb, status_t *st, gid_t gid, GMainContext *ctx,
+	      ipc_t **ret, char **ret_err)
+{
+	if (the_ipc) {
+		*ret_err = g_strdup("the IPC service runs already");
+		return -EBUSY;
+	}
+	ipc_t *ipc = g_new0(ipc_t, 1);
+	ipc->mdb = mdb;
+	ipc->st = st;
+	ipc->gid = gid;
+	ipc->ctx = ctx ? g_main_context_ref(ctx) : g_main_context_ref_thread_default();
+	ipc->fds = g_hash_table_new_full(g_int_hash, g_int_equal, NULL, fd_watch_free);
+	the_ipc = ipc;
+
+	static struct qb_ipcs_service_handlers handlers = {
+		.connection_accept = on_accept,
+		.connection_created = on_created,
+		.msg_process = on_message,
+		.connection_closed = on_closed,
+		.connection_destroyed = on_destroyed,
+	};
+	static struct qb_ipcs_poll_handlers poll = {
+		.job_add = job_add,
+		.dispatch_add = dispatch_add,
+		.dispatch_mod = dispatch_mod,
+		.dispatch_del = dispatch_del,
+	};
+	ipc->service = qb_ipcs_create(name, 1, QB_IPC_SHM, &handlers);
+	if (!ipc->service) {
+		*ret_err = g_strdup_printf("cannot create the IPC service '%s'", name);
+		ipc_stop(ipc);
+		return -EIO;
+	}
+	qb_ipcs_poll_handlers_set(ipc->service, &poll);
+	int32_t r = qb_ipcs_run(ipc->service);
+	if (r != 0) {
+		*ret_err = g_strdup_printf("cannot start the IPC service '%s': %s", name,
+					   g_strerror(-r));
+		ipc_stop(ipc);
+		return r;
+	}
+	*ret = ipc;
+	return 0;
+}
+
+ipc_t *ipc_stop(ipc_t *ipc)
+{
+	if (!ipc)
+		return NULL;
+	if (ipc->service) {
+		qb_ipcs_destroy(ipc->service);
+		ipc->service = NULL;
+	}
+	g_hash_table_unref(ipc->fds);
+	g_main_context_unref(ipc->ctx);
+	if (the_ipc == ipc)
+		the_ipc = NULL;
+	g_free(ipc);
+	return NULL;
+}
