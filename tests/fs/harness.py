@@ -63,12 +63,16 @@ class Node:
         self.logfile = os.path.join(self.base, "log")
         self.nodename = nodename
         self.args = list(args)
+        # a private IPC service name: the default "pve2" is one abstract
+        # socket per network namespace, shared with any real pmxcfs
+        self.ipc_name = "pmxcfs-test-%d-%s" % (os.getpid(), os.path.basename(self.base))
         self.proc = None
         self.pid = None
 
     def cmdline(self, extra=()):
         return WRAPPER + [PMXCFS, "--mount", self.mnt, "--data-dir", self.data, "--run-dir", self.run,
                 "--pid-file", self.pidfile, "--nodename", self.nodename,
+                "--ipc-name", self.ipc_name,
                 "--corosync-conf", os.path.join(self.base, "no-corosync.conf")] + \
             self.args + list(extra)
 
@@ -130,6 +134,31 @@ class Node:
         if is_mounted(self.mnt):
             subprocess.call(["umount", "-l", self.mnt])
         shutil.rmtree(self.base, ignore_errors=True)
+
+
+IPC_CLIENT = os.path.join(TOP_BUILDDIR, "tests", "fs", "ipc-client")
+
+
+def ipc(node, code, payload=b"", raw=None, user=None):
+    """One request to node's IPC service: (error, data), or ("refused", errno).
+    raw: the whole request (header included) instead of code + payload.
+    user: (uid, gid) to send as."""
+    args = [IPC_CLIENT, "--raw", node.ipc_name] if raw is not None else \
+        [IPC_CLIENT, node.ipc_name, str(code)]
+
+    def become():
+        if user:
+            os.setgroups([])
+            os.setgid(user[1])
+            os.setuid(user[0])
+    r = subprocess.run(args, input=raw if raw is not None else payload, capture_output=True,
+                       preexec_fn=become if user else None, timeout=30)
+    head, _, data = r.stdout.partition(b"\n")
+    words = head.split()
+    if not words or words[0] != b"error":
+        return ("refused", head.decode(errors="replace"))
+    assert int(words[2]) == len(data), (head, len(data))
+    return int(words[1]), data
 
 
 def write_file(path, data, mode="wb"):

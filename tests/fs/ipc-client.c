@@ -24,7 +24,8 @@ int main(int argc, char **argv)
 {
 	int raw = argc > 1 && strcmp(argv[1], "--raw") == 0;
 	if (argc != (raw ? 3 : 3)) {
-		fprintf(stderr, "usage: ipc-client NAME CODE < payload | ipc-client --raw NAME < request\n");
+		fprintf(stderr, "usage: ipc-client NAME CODE < payload | ipc-client --raw NAME < "
+				"request\n");
 		return 1;
 	}
 	static char in[MAX + 64], out[MAX + 64];
