@@ -1,0 +1,377 @@
+/* SPDX-License-Identifier: AGPL-3.0-or-later */
+/*
+ * cfsctl.c: command-line access to pmxcfs through libcfs.
+ *
+ *   cfsctl [--service NAME] [--mount DIR] [--json] COMMAND [ARGS]
+ *
+ * Exit status: 0 success; 1 usage error; 2 not found; 3 the daemon or the
+ * connection failed; 4 permission denied.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <json-glib/json-glib.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cfs.h"
+
+enum { EXIT_USAGE = 1, EXIT_NOTFOUND = 2, EXIT_DAEMON = 3, EXIT_PERM = 4 };
+
+static const char usage_text[] =
+	"Usage: cfsctl [OPTIONS] COMMAND [ARGS]\n"
+	"\n"
+	"Commands:\n"
+	"  status                 node, quorum-independent versions and guest count\n"
+	"  members                cluster members (.members)\n"
+	"  versions               change counters of the tree (.version)\n"
+	"  guests                 the guest list (.vmlist)\n"
+	"  log [-n N] [--user U]  the newest cluster log entries\n"
+	"  kv get NAME [NODE]     a value of the status store\n"
+	"  kv set NAME [VALUE]    set (or, without VALUE, delete) a value\n"
+	"  rrd                    the RRD data of the last 5 minutes\n"
+	"  read FILE              a file of the tree, by its path below the mount\n"
+	"  write FILE             write stdin to FILE through the mount (atomically)\n"
+	"  props VMID PROP...     properties of a guest config (VMID 0: all guests)\n"
+	"\n"
+	"Options:\n"
+	"  --service NAME   IPC service name (default pve2)\n"
+	"  --mount DIR      mount point for write (default /etc/pve)\n"
+	"  --json           print structured output as JSON\n"
+	"  -h, --help       this text\n"
+	"  -V, --version    the version\n"
+	"\n"
+	"Exit status: 0 success, 1 usage error, 2 not found, 3 daemon or connection\n"
+	"error, 4 permission denied.\n";
+
+static bool opt_json;
+static const char *opt_mount = "/etc/pve";
+
+static int fail(int r, const char *what)
+{
+	fprintf(stderr, "cfsctl: %s: %s\n", what, strerror(-r));
+	if (r == -ENOENT)
+		return EXIT_NOTFOUND;
+	if (r == -EPERM || r == -EACCES)
+		return EXIT_PERM;
+	return EXIT_DAEMON;
+}
+
+static void print_json(const char *text, size_t len)
+{
+	/* pretty-printed through the parser, so the output is valid JSON */
+	g_autoptr(JsonParser) p = json_parser_new();
+	if (!json_parser_load_from_data(p, text, (gssize)len, NULL)) {
+		fwrite(text, 1, len, stdout);
+		return;
+	}
+	g_autoptr(JsonGenerator) g = json_generator_new();
+	json_generator_set_pretty(g, TRUE);
+	json_generator_set_root(g, json_parser_get_root(p));
+	g_autofree char *out = json_generator_to_data(g, NULL);
+	printf("%s\n", out);
+}
+
+static JsonNode *parse_json(const cfs_buf_t *b, JsonParser *p)
+{
+	if (!json_parser_load_from_data(p, b->data ? b->data : "", (gssize)b->len, NULL))
+		return NULL;
+	return json_parser_get_root(p);
+}
+
+static int cmd_json_call(cfs_client_t *h, int (*fn)(cfs_client_t *, cfs_buf_t *), const char *what)
+{
+	cfs_buf_t b = {0};
+	int r = fn(h, &b);
+	if (r < 0)
+		return fail(r, what);
+	print_json(b.data ? b.data : "", b.len);
+	cfs_buf_free(&b);
+	return 0;
+}
+
+static int cmd_status(cfs_client_t *h)
+{
+	cfs_buf_t m = {0}, v = {0}, g = {0};
+	int r = cfs_get_cluster_info(h, &m);
+	if (r == 0)
+		r = cfs_get_fs_version(h, &v);
+	if (r == 0)
+		r = cfs_get_guest_list(h, &g);
+	if (r < 0) {
+		cfs_buf_free(&m);
+		cfs_buf_free(&v);
+		return fail(r, "status");
+	}
+	g_autoptr(JsonParser) pm = json_parser_new();
+	g_autoptr(JsonParser) pv = json_parser_new();
+	g_autoptr(JsonParser) pg = json_parser_new();
+	JsonNode *nm = parse_json(&m, pm), *nv = parse_json(&v, pv), *ng = parse_json(&g, pg);
+	cfs_buf_free(&m);
+	cfs_buf_free(&v);
+	cfs_buf_free(&g);
+	if (!nm || !nv || !ng || !JSON_NODE_HOLDS_OBJECT(nm) || !JSON_NODE_HOLDS_OBJECT(nv) ||
+	    !JSON_NODE_HOLDS_OBJECT(ng)) {
+		fprintf(stderr, "cfsctl: status: the daemon sent malformed JSON\n");
+		return EXIT_DAEMON;
+	}
+	JsonObject *om = json_node_get_object(nm), *ov = json_node_get_object(nv),
+		   *og = json_node_get_object(ng);
+	const char *node = json_object_get_string_member_with_default(om, "nodename", "?");
+	gint64 start = json_object_get_int_member_with_default(ov, "starttime", 0);
+	JsonObject *ids = json_object_get_object_member(og, "ids");
+	guint guests = ids ? json_object_get_size(ids) : 0;
+	bool cluster = json_object_has_member(om, "cluster");
+	if (opt_json) {
+		g_autoptr(JsonBuilder) b = json_builder_new();
+		json_builder_begin_object(b);
+		json_builder_set_member_name(b, "nodename");
+		json_builder_add_string_value(b, node);
+		json_builder_set_member_name(b, "starttime");
+		json_builder_add_int_value(b, start);
+		json_builder_set_member_name(b, "cluster");
+		json_builder_add_boolean_value(b, cluster);
+		json_builder_set_member_name(b, "guests");
+		json_builder_add_int_value(b, guests);
+		json_builder_end_object(b);
+		g_autoptr(JsonNode) root = json_builder_get_root(b);
+		g_autoptr(JsonGenerator) gen = json_generator_new();
+		json_generator_set_root(gen, root);
+		g_autofree char *out = json_generator_to_data(gen, NULL);
+		printf("%s\n", out);
+	} else {
+		printf("node:      %s\nstarted:   %" G_GINT64_FORMAT
+		       "\nmode:      %s\nguests:    %u\n",
+		       node, start, cluster ? "cluster" : "local", guests);
+	}
+	return 0;
+}
+
+static int cmd_log(cfs_client_t *h, int argc, char **argv)
+{
+	unsigned n = 0;
+	const char *user = NULL;
+	for (int i = 0; i < argc; i++) {
+		if (strcmp(argv[i], "-n") == 0 && i + 1 < argc)
+			n = (unsigned)strtoul(argv[++i], NULL, 10);
+		else if (strcmp(argv[i], "--user") == 0 && i + 1 < argc)
+			user = argv[++i];
+		else {
+			fprintf(stderr, "cfsctl: log: unknown argument '%s'\n", argv[i]);
+			return EXIT_USAGE;
+		}
+	}
+	cfs_buf_t b = {0};
+	int r = cfs_get_cluster_log(h, user, n, &b);
+	if (r < 0)
+		return fail(r, "log");
+	if (opt_json) {
+		print_json(b.data, b.len);
+		cfs_buf_free(&b);
+		return 0;
+	}
+	g_autoptr(JsonParser) p = json_parser_new();
+	JsonNode *root = parse_json(&b, p);
+	cfs_buf_free(&b);
+	JsonArray *a = root && JSON_NODE_HOLDS_OBJECT(root)
+			       ? json_object_get_array_member(json_node_get_object(root), "data")
+			       : NULL;
+	if (!a) {
+		fprintf(stderr, "cfsctl: log: the daemon sent malformed JSON\n");
+		return EXIT_DAEMON;
+	}
+	/* oldest first, like a log file */
+	for (guint i = json_array_get_length(a); i > 0; i--) {
+		JsonObject *e = json_array_get_object_element(a, i - 1);
+		gint64 t = json_object_get_int_member_with_default(e, "time", 0);
+		char when[32];
+		time_t tt = (time_t)t;
+		strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S", localtime(&tt));
+		printf("%s %s %s[%" G_GINT64_FORMAT "]: %s: %s\n", when,
+		       json_object_get_string_member_with_default(e, "node", ""),
+		       json_object_get_string_member_with_default(e, "tag", ""),
+		       json_object_get_int_member_with_default(e, "pid", 0),
+		       json_object_get_string_member_with_default(e, "user", ""),
+		       json_object_get_string_member_with_default(e, "msg", ""));
+	}
+	return 0;
+}
+
+static int cmd_kv(cfs_client_t *h, int argc, char **argv)
+{
+	if (argc >= 2 && strcmp(argv[0], "get") == 0 && argc <= 3) {
+		cfs_buf_t b = {0};
+		int r = cfs_status_get(h, argv[1], argc == 3 ? argv[2] : NULL, &b);
+		if (r < 0)
+			return fail(r, argv[1]);
+		/* values set by Perl end in a NUL: print text without it */
+		size_t len = b.len;
+		if (len && b.data[len - 1] == '\0')
+			len--;
+		fwrite(b.data, 1, len, stdout);
+		if (len && b.data[len - 1] != '\n')
+			putchar('\n');
+		cfs_buf_free(&b);
+		return 0;
+	}
+	if (argc >= 2 && strcmp(argv[0], "set") == 0 && argc <= 3) {
+		/* stored with a NUL, as PVE::Cluster::broadcast_node_kv does */
+		int r = argc == 3 ? cfs_status_set(h, argv[1], argv[2], strlen(argv[2]) + 1)
+				  : cfs_status_set(h, argv[1], NULL, 0);
+		return r < 0 ? fail(r, argv[1]) : 0;
+	}
+	fprintf(stderr, "cfsctl: kv get NAME [NODE] | kv set NAME [VALUE]\n");
+	return EXIT_USAGE;
+}
+
+static int cmd_read(cfs_client_t *h, const char *path)
+{
+	cfs_buf_t b = {0};
+	int r = cfs_get_config(h, path, &b);
+	if (r < 0)
+		return fail(r, path);
+	fwrite(b.data, 1, b.len, stdout);
+	cfs_buf_free(&b);
+	return 0;
+}
+
+/* stdin to <mount>/<path>: a temporary file in the same directory, then
+ * rename, so readers see the old or the new content, never a part */
+static int cmd_write(const char *path)
+{
+	GByteArray *in = g_byte_array_new();
+	char buf[65536];
+	size_t n;
+	while ((n = fread(buf, 1, sizeof(buf), stdin)) > 0)
+		g_byte_array_append(in, (guint8 *)buf, (guint)n);
+	g_autofree char *dst = g_build_filename(opt_mount, path, NULL);
+	g_autofree char *tmp = g_strdup_printf("%s.tmp.%d", dst, (int)getpid());
+	int rc = 0;
+	int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0640);
+	if (fd < 0) {
+		rc = fail(-errno, tmp);
+	} else {
+		size_t off = 0;
+		while (off < in->len) {
+			ssize_t w = write(fd, in->data + off, in->len - off);
+			if (w < 0) {
+				rc = fail(-errno, tmp);
+				break;
+			}
+			off += (size_t)w;
+		}
+		if (close(fd) < 0 && rc == 0)
+			rc = fail(-errno, tmp);
+		if (rc == 0 && rename(tmp, dst) < 0)
+			rc = fail(-errno, dst);
+		if (rc != 0)
+			(void)unlink(tmp);
+	}
+	g_byte_array_unref(in);
+	return rc;
+}
+
+static int cmd_props(cfs_client_t *h, int argc, char **argv)
+{
+	if (argc < 2) {
+		fprintf(stderr, "cfsctl: props VMID PROP...\n");
+		return EXIT_USAGE;
+	}
+	cfs_buf_t b = {0};
+	int r = cfs_get_guest_config_properties(h, (uint32_t)strtoul(argv[0], NULL, 10),
+						(const char *const *)argv + 1, (unsigned)argc - 1,
+						&b);
+	if (r < 0)
+		return fail(r, "props");
+	print_json(b.data, b.len);
+	cfs_buf_free(&b);
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{"service", required_argument, NULL, 's'}, {"mount", required_argument, NULL, 'm'},
+		{"json", no_argument, NULL, 'j'},          {"help", no_argument, NULL, 'h'},
+		{"version", no_argument, NULL, 'V'},       {NULL, 0, NULL, 0},
+	};
+	cfs_client_opts_t o = {0};
+	int c;
+	while ((c = getopt_long(argc, argv, "+hV", longopts, NULL)) != -1) {
+		switch (c) {
+		case 's':
+			o.service = optarg;
+			break;
+		case 'm':
+			opt_mount = optarg;
+			break;
+		case 'j':
+			opt_json = true;
+			break;
+		case 'h':
+			fputs(usage_text, stdout);
+			return 0;
+		case 'V':
+			printf("cfsctl %s (libcfs %s)\n", PACKAGE_VERSION, cfs_version());
+			return 0;
+		default:
+			fputs(usage_text, stderr);
+			return EXIT_USAGE;
+		}
+	}
+	if (optind >= argc) {
+		fputs(usage_text, stderr);
+		return EXIT_USAGE;
+	}
+	const char *cmd = argv[optind];
+	int nargs = argc - optind - 1;
+	char **args = argv + optind + 1;
+	if (strcmp(cmd, "write") == 0) {
+		if (nargs != 1) {
+			fputs(usage_text, stderr);
+			return EXIT_USAGE;
+		}
+		return cmd_write(args[0]);
+	}
+
+	cfs_client_t *h = NULL;
+	int r = cfs_client_new(&o, &h);
+	if (r < 0)
+		return fail(r, "libcfs");
+	int rc;
+	if (strcmp(cmd, "status") == 0 && nargs == 0)
+		rc = cmd_status(h);
+	else if (strcmp(cmd, "members") == 0 && nargs == 0)
+		rc = cmd_json_call(h, cfs_get_cluster_info, "members");
+	else if (strcmp(cmd, "versions") == 0 && nargs == 0)
+		rc = cmd_json_call(h, cfs_get_fs_version, "versions");
+	else if (strcmp(cmd, "guests") == 0 && nargs == 0)
+		rc = cmd_json_call(h, cfs_get_guest_list, "guests");
+	else if (strcmp(cmd, "log") == 0)
+		rc = cmd_log(h, nargs, args);
+	else if (strcmp(cmd, "kv") == 0)
+		rc = cmd_kv(h, nargs, args);
+	else if (strcmp(cmd, "rrd") == 0 && nargs == 0) {
+		cfs_buf_t b = {0};
+		r = cfs_get_rrd_dump(h, &b);
+		rc = r < 0 ? fail(r, "rrd") : 0;
+		if (r == 0)
+			fwrite(b.data, 1, b.len, stdout);
+		cfs_buf_free(&b);
+	} else if (strcmp(cmd, "read") == 0 && nargs == 1)
+		rc = cmd_read(h, args[0]);
+	else if (strcmp(cmd, "props") == 0)
+		rc = cmd_props(h, nargs, args);
+	else {
+		fprintf(stderr, "cfsctl: unknown command or wrong arguments: %s\n", cmd);
+		fputs(usage_text, stderr);
+		rc = EXIT_USAGE;
+	}
+	cfs_client_free(h);
+	return rc;
+}
