@@ -219,24 +219,11 @@ int cfs_get_rrd_dump(cfs_client_t *h, cfs_buf_t *text)
 	return r;
 }
 
-/* @s plus its NUL, in a new buffer; -EINVAL if @s is NULL */
-static char *with_nul(const char *s, size_t *len)
-{
-	*len = strlen(s) + 1;
-	return strdup(s);
-}
-
 int cfs_get_config(cfs_client_t *h, const char *path, cfs_buf_t *content)
 {
 	if (!path || !path[0])
 		return -EINVAL;
-	size_t len;
-	char *p = with_nul(path, &len);
-	if (!p)
-		return -ENOMEM;
-	int r = cfs_ipc_call(h, OP_GET_CONFIG, p, len, content);
-	free(p);
-	return r;
+	return cfs_ipc_call(h, OP_GET_CONFIG, path, strlen(path) + 1, content);
 }
 
 static int put_name(uint8_t *dst, const char *name)
@@ -354,12 +341,7 @@ int cfs_verify_token(cfs_client_t *h, const char *token)
 {
 	if (!token || !token[0] || strchr(token, '\n'))
 		return -EINVAL;
-	size_t len;
-	char *t = with_nul(token, &len);
-	if (!t)
-		return -ENOMEM;
-	int r = cfs_ipc_call(h, OP_VERIFY_TOKEN, t, len, NULL);
-	free(t);
+	int r = cfs_ipc_call(h, OP_VERIFY_TOKEN, token, strlen(token) + 1, NULL);
 	if (r == -ENOENT)
 		return 0;
 	return r < 0 ? r : 1;

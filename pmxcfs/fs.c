@@ -114,7 +114,7 @@ typedef struct handle {
 	GArray *dir; /* directory: dirent_snap_t at opendir */
 } handle_t;
 
-typedef enum { INVAL_INODE, INVAL_ATTR, INVAL_ENTRY, INVAL_REPLY_ATTR, INVAL_STOP } inval_kind_t;
+typedef enum { INVAL_INODE, INVAL_ENTRY, INVAL_REPLY_ATTR, INVAL_STOP } inval_kind_t;
 
 typedef struct inval {
 	inval_kind_t kind;
@@ -411,9 +411,6 @@ static gpointer inval_main(gpointer data)
 		case INVAL_INODE:
 			r = fuse_lowlevel_notify_inval_inode(fs->se, iv->ino, 0, 0);
 			break;
-		case INVAL_ATTR:
-			r = fuse_lowlevel_notify_inval_inode(fs->se, iv->ino, -1, 0);
-			break;
 		case INVAL_ENTRY:
 			r = fuse_lowlevel_notify_inval_entry(fs->se, iv->ino, iv->name,
 							     strlen(iv->name));
@@ -472,13 +469,6 @@ static void on_memdb_event(const memdb_event_t *ev, void *userdata)
 		invalidate_tree(fs, memdb_root(fs->mdb));
 		break;
 	}
-}
-
-void fs_invalidate_all(fs_t *fs)
-{
-	for (size_t i = 0; i < N_VIRTS; i++)
-		inval_push(fs, INVAL_ATTR, virt_ino(&virts[i]), NULL);
-	invalidate_tree(fs, memdb_root(fs->mdb));
 }
 
 /* --- generated files ----------------------------------------------------- */
@@ -1289,9 +1279,8 @@ int fs_mount(memdb_t *mdb, status_t *st, const fs_options_t *opts, GMainContext 
 	fs->handles = g_hash_table_new(g_direct_hash, g_direct_equal);
 	fs->inval_queue = g_async_queue_new();
 
-	char *argv[] = {"pmxcfs", "-o", "default_permissions,allow_other,fsname=/dev/fuse",
-			opts->fuse_debug ? "-d" : NULL, NULL};
-	struct fuse_args args = FUSE_ARGS_INIT(opts->fuse_debug ? 4 : 3, argv);
+	char *argv[] = {"pmxcfs", "-o", "default_permissions,allow_other,fsname=/dev/fuse", NULL};
+	struct fuse_args args = FUSE_ARGS_INIT(3, argv);
 	fs->se = fuse_session_new(&args, &fs_ops, sizeof(fs_ops), fs);
 	fuse_opt_free_args(&args);
 	if (!fs->se) {
@@ -1380,9 +1369,4 @@ fs_t *fs_unmount(fs_t *fs)
 	g_free(fs->mountpoint);
 	g_free(fs);
 	return NULL;
-}
-
-bool fs_exited(fs_t *fs)
-{
-	return fuse_session_exited(fs->se);
 }

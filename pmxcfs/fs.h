@@ -17,7 +17,6 @@ typedef struct fs fs_t;
 typedef struct fs_options {
 	const char *mountpoint;
 	gid_t gid;                  /* group of every file (www-data) */
-	bool fuse_debug;            /* libfuse's own request trace */
 	bool no_invalidate;         /* tests only: the negative control of the cache tests */
 	void (*exited)(void *data); /* the kernel ended the session */
 	void *exited_data;
@@ -29,7 +28,3 @@ int fs_mount(memdb_t *mdb, status_t *st, const fs_options_t *opts, GMainContext 
 	     char **ret_err);
 /* Commit what open handles hold, unmount, free.  NULL-safe. */
 fs_t *fs_unmount(fs_t *fs);
-/* true once the kernel ended the session (external umount). */
-bool fs_exited(fs_t *fs);
-/* Tell the kernel that every attribute may have changed (quorum change). */
-void fs_invalidate_all(fs_t *fs);

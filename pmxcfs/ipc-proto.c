@@ -124,9 +124,7 @@ int ipc_request_parse(const uint8_t *buf, size_t len, ipc_request_t *ret, const 
 		if (!(ret->props[0] = exact_string(p + 4, n - 4)) || !ret->props[0][0])
 			BAD("property must be one non-empty NUL-terminated string");
 		ret->n_props = 1;
-		if (ret->vmid > 0 && ret->vmid < 100)
-			BAD("vmid must be 0 or at least 100");
-		return 0;
+		break;
 
 	case CFS_IPC_GET_GUEST_CONFIG_PROPERTIES: {
 		if (n < 5)
@@ -135,8 +133,6 @@ int ipc_request_parse(const uint8_t *buf, size_t len, ipc_request_t *ret, const 
 		unsigned count = p[4];
 		if (count == 0)
 			BAD("no properties requested");
-		if (ret->vmid > 0 && ret->vmid < 100)
-			BAD("vmid must be 0 or at least 100");
 		size_t o = 5;
 		for (unsigned i = 0; i < count; i++) {
 			const uint8_t *s = p + o;
@@ -151,7 +147,7 @@ int ipc_request_parse(const uint8_t *buf, size_t len, ipc_request_t *ret, const 
 		if (o != n)
 			BAD("bytes left after the property names");
 		ret->n_props = count;
-		return 0;
+		break;
 	}
 
 	case CFS_IPC_VERIFY_TOKEN:
@@ -165,6 +161,10 @@ int ipc_request_parse(const uint8_t *buf, size_t len, ipc_request_t *ret, const 
 		*ret_why = "unknown request code";
 		return -ECHRNG;
 	}
+	/* guest config properties: all guests (0) or one VMID (>= 100) */
+	if (ret->vmid > 0 && ret->vmid < 100)
+		BAD("vmid must be 0 or at least 100");
+	return 0;
 }
 
 void ipc_response_header(uint8_t out[IPC_RESP_HEADER_LEN], int32_t id, int32_t error,

@@ -376,7 +376,6 @@ int main(int argc, char **argv)
 	fs_options_t fopts = {
 		.mountpoint = opt_mount,
 		.gid = gid,
-		.fuse_debug = false,
 		.no_invalidate = opt_no_invalidate,
 		.exited = on_fs_exited,
 		.exited_data = loop,

@@ -132,7 +132,6 @@ static void emit(memdb_t *m, memdb_event_kind_t kind, const memdb_entry_t *e, ui
 		.name = name,
 		.path = path,
 		.version = m->tree->root->version,
-		.entry = e,
 	};
 	m->event_cb(&ev, m->event_data);
 }

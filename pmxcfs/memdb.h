@@ -65,12 +65,10 @@ typedef enum {
 typedef struct memdb_event {
 	memdb_event_kind_t kind;
 	uint64_t inode;
-	uint64_t parent;            /* ADD/REMOVE: the directory */
-	const char *name;           /* ADD/REMOVE: the name in it */
-	const char *path;           /* canonical path of the entry (CHANGE/ADD/REMOVE) */
-	uint64_t version;           /* global version after the change */
-	const memdb_entry_t *entry; /* the entry (REMOVE: already out of the tree,
-				     * freed after the callback); NULL for RELOAD */
+	uint64_t parent;  /* ADD/REMOVE: the directory */
+	const char *name; /* ADD/REMOVE: the name in it */
+	const char *path; /* canonical path of the entry (CHANGE/ADD/REMOVE) */
+	uint64_t version; /* global version after the change */
 } memdb_event_t;
 
 /* Called synchronously after each applied change; must not call back into

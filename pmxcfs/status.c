@@ -115,11 +115,6 @@ const char *status_nodename(status_t *st)
 	return st->nodename;
 }
 
-uint32_t status_starttime(status_t *st)
-{
-	return st->starttime;
-}
-
 void status_set_quorate(status_t *st, bool quorate)
 {
 	st->quorate = quorate;
@@ -205,6 +200,18 @@ static gint cmp_str(gconstpointer a, gconstpointer b)
 	return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
+static void member_int(JsonBuilder *b, const char *name, gint64 v)
+{
+	json_builder_set_member_name(b, name);
+	json_builder_add_int_value(b, v);
+}
+
+static void member_str(JsonBuilder *b, const char *name, const char *v)
+{
+	json_builder_set_member_name(b, name);
+	json_builder_add_string_value(b, v);
+}
+
 static char *render(JsonBuilder *b)
 {
 	g_autoptr(JsonNode) root = json_builder_get_root(b);
@@ -222,15 +229,11 @@ char *status_version_json(status_t *st)
 {
 	g_autoptr(JsonBuilder) b = json_builder_new();
 	json_builder_begin_object(b);
-	json_builder_set_member_name(b, "starttime");
-	json_builder_add_int_value(b, st->starttime);
-	json_builder_set_member_name(b, "clinfo");
-	json_builder_add_int_value(b, 0);
-	json_builder_set_member_name(b, "vmlist");
-	json_builder_add_int_value(b, memdb_vmlist_version(st->mdb));
+	member_int(b, "starttime", st->starttime);
+	member_int(b, "clinfo", 0);
+	member_int(b, "vmlist", memdb_vmlist_version(st->mdb));
 	for (size_t i = 0; i < memdb_path_counter_count(); i++) {
-		json_builder_set_member_name(b, memdb_path_counter_name(i));
-		json_builder_add_int_value(b, memdb_path_counter(st->mdb, i));
+		member_int(b, memdb_path_counter_name(i), memdb_path_counter(st->mdb, i));
 	}
 	json_builder_set_member_name(b, "kvstore");
 	json_builder_begin_object(b);
@@ -245,8 +248,7 @@ char *status_version_json(status_t *st)
 	g_ptr_array_sort(keys, cmp_str);
 	for (guint i = 0; i < keys->len; i++) {
 		const kv_value_t *v = g_hash_table_lookup(st->kv, keys->pdata[i]);
-		json_builder_set_member_name(b, keys->pdata[i]);
-		json_builder_add_int_value(b, v->version);
+		member_int(b, keys->pdata[i], v->version);
 	}
 	json_builder_end_object(b);
 	json_builder_end_object(b);
@@ -258,10 +260,8 @@ char *status_members_json(status_t *st)
 {
 	g_autoptr(JsonBuilder) b = json_builder_new();
 	json_builder_begin_object(b);
-	json_builder_set_member_name(b, "nodename");
-	json_builder_add_string_value(b, st->nodename);
-	json_builder_set_member_name(b, "version");
-	json_builder_add_int_value(b, 0);
+	member_str(b, "nodename", st->nodename);
+	member_int(b, "version", 0);
 	json_builder_end_object(b);
 	return render(b);
 }
@@ -285,8 +285,7 @@ char *status_vmlist_json(status_t *st)
 	g_autoptr(JsonBuilder) b = json_builder_new();
 	g_autoptr(GPtrArray) vms = memdb_vm_list(st->mdb);
 	json_builder_begin_object(b);
-	json_builder_set_member_name(b, "version");
-	json_builder_add_int_value(b, memdb_vmlist_version(st->mdb));
+	member_int(b, "version", memdb_vmlist_version(st->mdb));
 	if (vms->len > 0) {
 		json_builder_set_member_name(b, "ids");
 		json_builder_begin_object(b);
@@ -296,12 +295,9 @@ char *status_vmlist_json(status_t *st)
 			g_snprintf(id, sizeof(id), "%u", vm->vmid);
 			json_builder_set_member_name(b, id);
 			json_builder_begin_object(b);
-			json_builder_set_member_name(b, "node");
-			json_builder_add_string_value(b, vm->node);
-			json_builder_set_member_name(b, "type");
-			json_builder_add_string_value(b, vm_type_name(vm->type));
-			json_builder_set_member_name(b, "version");
-			json_builder_add_int_value(b, vm->version);
+			member_str(b, "node", vm->node);
+			member_str(b, "type", vm_type_name(vm->type));
+			member_int(b, "version", vm->version);
 			json_builder_end_object(b);
 		}
 		json_builder_end_object(b);
@@ -324,22 +320,14 @@ char *status_clusterlog_json(status_t *st, unsigned max, const char *user)
 		if (user && strcmp(user, e->user) != 0)
 			continue;
 		json_builder_begin_object(b);
-		json_builder_set_member_name(b, "uid");
-		json_builder_add_int_value(b, e->uid);
-		json_builder_set_member_name(b, "time");
-		json_builder_add_int_value(b, e->time);
-		json_builder_set_member_name(b, "pri");
-		json_builder_add_int_value(b, e->priority);
-		json_builder_set_member_name(b, "tag");
-		json_builder_add_string_value(b, e->tag);
-		json_builder_set_member_name(b, "pid");
-		json_builder_add_int_value(b, e->pid);
-		json_builder_set_member_name(b, "node");
-		json_builder_add_string_value(b, e->node);
-		json_builder_set_member_name(b, "user");
-		json_builder_add_string_value(b, e->user);
-		json_builder_set_member_name(b, "msg");
-		json_builder_add_string_value(b, e->msg);
+		member_int(b, "uid", e->uid);
+		member_int(b, "time", e->time);
+		member_int(b, "pri", e->priority);
+		member_str(b, "tag", e->tag);
+		member_int(b, "pid", e->pid);
+		member_str(b, "node", e->node);
+		member_str(b, "user", e->user);
+		member_str(b, "msg", e->msg);
 		json_builder_end_object(b);
 		n++;
 	}

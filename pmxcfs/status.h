@@ -26,7 +26,6 @@ status_t *status_new(const char *nodename, memdb_t *mdb);
 status_t *status_free(status_t *st);
 
 const char *status_nodename(status_t *st);
-uint32_t status_starttime(status_t *st);
 
 /* Quorum: local mode is always quorate. */
 void status_set_quorate(status_t *st, bool quorate);

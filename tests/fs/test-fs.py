@@ -307,13 +307,19 @@ def symlinks(n):
     assert os.path.exists(n.path("nodes/testnode1/qemu-server/101.conf"))
 
 
-@test
-def locks(n):
+def start_with_lock(n, name):
+    """start with a 1 s lock lifetime and take lock @name; its path"""
     n.args += ["--lock-timeout", "1"]
     n.start()
     os.makedirs(n.path("priv/lock"), exist_ok=True)
-    lock = n.path("priv/lock/mylock")
+    lock = n.path("priv/lock", name)
     os.mkdir(lock)
+    return lock
+
+
+@test
+def locks(n):
+    lock = start_with_lock(n, "mylock")
     expect_errno(errno.EEXIST, os.mkdir, lock)
     # a fresh lock: the unlock request fails EACCES
     expect_errno(errno.EACCES, os.utime, lock, (0, 0))
@@ -336,6 +342,9 @@ def page_cache_serves_reads(n):
     def reads():
         return n.log().count("read inode")
     before = reads()
+    # positive control: the counter sees reads (the first one after writing
+    # a partial page must ask the daemon)
+    assert before >= 1, "no read was logged at all"
     for _ in range(20):
         assert read_file(n.path("cached.cfg")) == b"content\n" * 100
     assert reads() == before, "reads of an unchanged file reached the daemon"
@@ -345,11 +354,7 @@ def page_cache_serves_reads(n):
 
 
 def expired_lock_vanishes(n):
-    n.args += ["--lock-timeout", "1"]
-    n.start()
-    os.makedirs(n.path("priv/lock"), exist_ok=True)
-    lock = n.path("priv/lock/l")
-    os.mkdir(lock)
+    lock = start_with_lock(n, "l")
     assert os.path.isdir(lock)  # the kernel now caches the entry
     wait_for(lambda: try_unlock(lock), 10, "the lock to expire")
     return os.path.exists(lock)
