@@ -227,11 +227,11 @@ static bool openvz_script_name(const char *name)
 	return false;
 }
 
-/* mask of core.md §4.5 for a memdb path */
-static mode_t mask_mode(const char *path, mode_t mode)
+/* mask of core.md §4.5 */
+static mode_t mask_mode(bool private, mode_t mode)
 {
 	mode_t type = mode & S_IFMT;
-	if (path_is_private(path))
+	if (private)
 		return type | (mode & 0700);
 	if (S_ISDIR(mode) || S_ISLNK(mode))
 		return type | (mode & 0755);
@@ -257,7 +257,6 @@ static void stat_entry(fs_t *fs, const memdb_entry_t *e, struct stat *st)
 		st->st_nlink = 2;
 		return;
 	}
-	g_autofree char *path = memdb_entry_path(e);
 	if (e->type == MEMDB_TYPE_DIR) {
 		st->st_mode = S_IFDIR | (q ? 0777 : 0555);
 		st->st_nlink = 2;
@@ -268,7 +267,7 @@ static void stat_entry(fs_t *fs, const memdb_entry_t *e, struct stat *st)
 		st->st_nlink = 1;
 		st->st_size = (off_t)pending_size(fs, e->inode, e->size);
 	}
-	st->st_mode = mask_mode(path, st->st_mode);
+	st->st_mode = mask_mode(memdb_entry_is_private(e), st->st_mode);
 	/* 512-byte units, whole 4 KiB blocks (the original reports 4 KiB
 	 * units here, so du shows an eighth of the size) */
 	st->st_blocks = (blkcnt_t)((st->st_size + MEMDB_BLOCKSIZE - 1) / MEMDB_BLOCKSIZE * 8);

@@ -818,6 +818,22 @@ const memdb_entry_t *memdb_child(const memdb_entry_t *dir, const char *name)
 	return dir && dir->children ? g_hash_table_lookup(dir->children, name) : NULL;
 }
 
+bool memdb_entry_is_private(const memdb_entry_t *e)
+{
+	/* top1: the ancestor right below the root; top2, top3: below that */
+	const memdb_entry_t *top1 = NULL, *top2 = NULL, *top3 = NULL;
+	for (const memdb_entry_t *p = e; p && p->up; p = p->up) {
+		top3 = top2;
+		top2 = top1;
+		top1 = p;
+	}
+	if (!top1)
+		return false;
+	/* "priv[/...]" or "nodes/<node>/priv[/...]" (core.md §2.5) */
+	return strcmp(top1->name, "priv") == 0 ||
+	       (top3 && strcmp(top1->name, "nodes") == 0 && strcmp(top3->name, "priv") == 0);
+}
+
 char *memdb_entry_path(const memdb_entry_t *e)
 {
 	g_autoptr(GPtrArray) parts = g_ptr_array_new();

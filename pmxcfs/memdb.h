@@ -126,6 +126,10 @@ const memdb_entry_t *memdb_root(memdb_t *mdb);
 const memdb_entry_t *memdb_lookup(memdb_t *mdb, const char *path);
 const memdb_entry_t *memdb_get(memdb_t *mdb, uint64_t inode);
 const memdb_entry_t *memdb_child(const memdb_entry_t *dir, const char *name);
+/* The same answer as path_is_private(memdb_entry_path(e)), without
+ * building the path: O(depth), no allocation (the attributes of every
+ * entry the kernel looks at depend on it). */
+bool memdb_entry_is_private(const memdb_entry_t *e);
 /* Canonical path of @e (new string, g_free). */
 char *memdb_entry_path(const memdb_entry_t *e);
 /* Content of a regular file: *ret gets a new reference (NULL when empty);

@@ -13,6 +13,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "paths.h"
 #include "testutil.h"
 
 typedef struct {
@@ -861,6 +862,55 @@ static void test_replace_tree(fx_t *f, gconstpointer d)
 	tu_dir_free(ldir);
 }
 
+/* the entry-based private test agrees with the path rule everywhere */
+static void test_entry_is_private(fx_t *f, gconstpointer d)
+{
+	const char *dirs[] = {"priv",
+			      "priv/lock",
+			      "priv/lock/x",
+			      "private",
+			      "nodes",
+			      "nodes/a",
+			      "nodes/a/priv",
+			      "nodes/a/priv/sub",
+			      "nodes/a/private",
+			      "nodes/priv",
+			      "nodes/priv/priv",
+			      "x",
+			      "x/priv",
+			      "x/priv/y",
+			      "nodes/a/qemu-server",
+			      "nodes/a/b",
+			      "nodes/a/b/priv",
+			      "nodes/a/priv/sub/deep"};
+	for (size_t i = 0; i < G_N_ELEMENTS(dirs); i++)
+		AOK(memdb_mkdir(f->m, dirs[i], 0, 1));
+	AOK(memdb_create(f->m, "priv/file", 0, 1));
+	AOK(memdb_create(f->m, "nodes/a/priv/file", 0, 1));
+	AOK(memdb_create(f->m, "nodes/a/file", 0, 1));
+	g_autoptr(GPtrArray) all = g_ptr_array_new();
+	g_ptr_array_add(all, (gpointer)memdb_root(f->m));
+	unsigned private = 0;
+	for (guint i = 0; i < all->len; i++) {
+		const memdb_entry_t *e = all->pdata[i];
+		g_autofree char *path = memdb_entry_path(e);
+		if (memdb_entry_is_private(e) != path_is_private(path))
+			g_error("'%s': entry rule %d, path rule %d", path,
+				memdb_entry_is_private(e), path_is_private(path));
+		private += memdb_entry_is_private(e);
+		GPtrArray *kids = NULL;
+		if (e->type == MEMDB_TYPE_DIR && memdb_readdir(f->m, path, &kids) == 0) {
+			for (guint k = 0; k < kids->len; k++)
+				g_ptr_array_add(all, kids->pdata[k]);
+			g_ptr_array_unref(kids);
+		}
+	}
+	g_assert_cmpuint(all->len, ==, G_N_ELEMENTS(dirs) + 4);
+	/* priv, priv/lock, priv/lock/x, priv/file, nodes/a/priv, .../sub,
+	 * .../sub/deep, .../file, nodes/priv/priv */
+	g_assert_cmpuint(private, ==, 9);
+}
+
 /* a deferred create has no row until its content, memdb_persist() or close */
 static void test_deferred_create(fx_t *f, gconstpointer d)
 {
@@ -933,6 +983,7 @@ int main(int argc, char **argv)
 	T("batch", test_batch);
 	T("replace-tree", test_replace_tree);
 	T("deferred-create", test_deferred_create);
+	T("entry-is-private", test_entry_is_private);
 #undef T
 	g_test_add_func("/memdb/fault-loop", test_fault_loop);
 	return g_test_run();
