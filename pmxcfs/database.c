@@ -51,9 +51,10 @@ enum {
 };
 
 static const char *const statement_sql[ST_COUNT] = {
+	/* one string in two lines (the parentheses tell clang so) */
 	[ST_REPLACE] =
-		"REPLACE INTO tree (inode, parent, version, writer, mtime, type, name, data) "
-		"VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8);",
+		("REPLACE INTO tree (inode, parent, version, writer, mtime, type, name, data) "
+		 "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8);"),
 	[ST_DELETE] = "DELETE FROM tree WHERE inode = ?1;",
 	[ST_BEGIN] = "BEGIN TRANSACTION;",
 	[ST_COMMIT] = "COMMIT TRANSACTION;",

@@ -86,7 +86,7 @@ static const GOptionEntry options[] = {
 	{"test-no-invalidate", 0, G_OPTION_FLAG_HIDDEN, G_OPTION_ARG_NONE, &opt_no_invalidate,
 	 "Never invalidate the kernel's caches (tests: the negative control)", NULL},
 	{"version", 'V', 0, G_OPTION_ARG_NONE, &opt_version, "Print the version and exit", NULL},
-	{NULL},
+	{0},
 };
 
 static int ready_fd = -1; /* write end of the pipe to the waiting parent */
