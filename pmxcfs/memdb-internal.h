@@ -42,7 +42,10 @@ void vmlist_remove(vmlist_t *vl, uint32_t vmid);
 /* registered with a different node or type? */
 bool vmlist_conflict(vmlist_t *vl, uint32_t vmid, int type, const char *node, size_t nodelen);
 const memdb_vm_t *vmlist_get(vmlist_t *vl, uint32_t vmid);
+/* sorted by vmid; shared until the list changes (g_ptr_array_unref, do not
+ * modify) */
 GPtrArray *vmlist_sorted(vmlist_t *vl);
+size_t vmlist_count(vmlist_t *vl);
 uint32_t vmlist_version(vmlist_t *vl);
 
 /* locks.c */

@@ -1043,6 +1043,11 @@ GPtrArray *memdb_vm_list(memdb_t *m)
 	return vmlist_sorted(m->vmlist);
 }
 
+size_t memdb_vm_count(memdb_t *m)
+{
+	return vmlist_count(m->vmlist);
+}
+
 bool memdb_lock_expired(memdb_t *m, const char *path, const uint8_t csum[MEMDB_CSUM_LEN])
 {
 	g_autofree char *canon = path_canonical(path);

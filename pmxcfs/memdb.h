@@ -201,8 +201,13 @@ typedef struct memdb_vm {
 
 uint32_t memdb_vmlist_version(memdb_t *mdb);
 const memdb_vm_t *memdb_vm_get(memdb_t *mdb, uint32_t vmid);
-/* Borrowed memdb_vm_t pointers sorted by vmid (g_ptr_array_unref). */
+/* Borrowed memdb_vm_t pointers sorted by vmid (g_ptr_array_unref; the
+ * array is shared and must not be modified).  Sorted once per change of the
+ * list: the same array comes back until the list changes, and every write,
+ * truncate, rename or removal of a guest config changes it (the guest is
+ * registered again with a new per-guest version). */
 GPtrArray *memdb_vm_list(memdb_t *mdb);
+size_t memdb_vm_count(memdb_t *mdb);
 
 /* --- locks under priv/lock (core.md §2.9) ------------------------------ */
 

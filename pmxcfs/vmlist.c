@@ -22,7 +22,18 @@ struct vmlist {
 	GHashTable *vms; /* vmid (GUINT_TO_POINTER) -> memdb_vm_t* */
 	uint32_t version;
 	uint32_t vm_counter;
+	GPtrArray *sorted; /* vmlist_sorted() until the list changes, or NULL */
 };
+
+/* every change of vms goes through here first: the sorted array holds
+ * pointers to the entries */
+static void vmlist_changing(vmlist_t *vl)
+{
+	if (vl->sorted) {
+		g_ptr_array_unref(vl->sorted);
+		vl->sorted = NULL;
+	}
+}
 
 static void vm_free(gpointer p)
 {
@@ -42,6 +53,7 @@ vmlist_t *vmlist_free(vmlist_t *vl)
 {
 	if (!vl)
 		return NULL;
+	vmlist_changing(vl);
 	g_hash_table_unref(vl->vms);
 	g_free(vl);
 	return NULL;
@@ -49,6 +61,7 @@ vmlist_t *vmlist_free(vmlist_t *vl)
 
 static void vmlist_insert(vmlist_t *vl, uint32_t vmid, int type, const char *node, size_t nodelen)
 {
+	vmlist_changing(vl);
 	memdb_vm_t *vm = g_new0(memdb_vm_t, 1);
 	vm->vmid = vmid;
 	vm->type = type;
@@ -65,6 +78,7 @@ void vmlist_register(vmlist_t *vl, uint32_t vmid, int type, const char *node, si
 
 void vmlist_remove(vmlist_t *vl, uint32_t vmid)
 {
+	vmlist_changing(vl);
 	g_hash_table_remove(vl->vms, GUINT_TO_POINTER(vmid));
 	vl->version++;
 }
@@ -90,16 +104,26 @@ static gint cmp_vmid(gconstpointer a, gconstpointer b)
 	return x->vmid < y->vmid ? -1 : x->vmid > y->vmid;
 }
 
+/* sorted once per change of the list: a request over all guests must not
+ * pay for sorting 10,000 entries */
 GPtrArray *vmlist_sorted(vmlist_t *vl)
 {
-	GPtrArray *a = g_ptr_array_sized_new(g_hash_table_size(vl->vms));
-	GHashTableIter it;
-	gpointer v;
-	g_hash_table_iter_init(&it, vl->vms);
-	while (g_hash_table_iter_next(&it, NULL, &v))
-		g_ptr_array_add(a, v);
-	g_ptr_array_sort(a, cmp_vmid);
-	return a;
+	if (!vl->sorted) {
+		GPtrArray *a = g_ptr_array_sized_new(g_hash_table_size(vl->vms));
+		GHashTableIter it;
+		gpointer v;
+		g_hash_table_iter_init(&it, vl->vms);
+		while (g_hash_table_iter_next(&it, NULL, &v))
+			g_ptr_array_add(a, v);
+		g_ptr_array_sort(a, cmp_vmid);
+		vl->sorted = a;
+	}
+	return g_ptr_array_ref(vl->sorted);
+}
+
+size_t vmlist_count(vmlist_t *vl)
+{
+	return g_hash_table_size(vl->vms);
 }
 
 uint32_t vmlist_version(vmlist_t *vl)
@@ -136,12 +160,14 @@ int vmlist_rebuild(vmlist_t *vl, memdb_tree_t *t, char **ret_err)
 		/* The original installs nothing and keeps the old list; an old list
 		 * would block creates for guests that no longer exist, so empty it. */
 		if (g_hash_table_size(vl->vms) > 0) {
+			vmlist_changing(vl);
 			g_hash_table_remove_all(vl->vms);
 			vl->version++;
 		}
 		return 0;
 	}
 
+	vmlist_changing(vl);
 	g_hash_table_remove_all(vl->vms);
 	g_autoptr(GHashTable) where =
 		g_hash_table_new_full(g_direct_hash, g_direct_equal, NULL, g_free);

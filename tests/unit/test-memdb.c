@@ -466,6 +466,54 @@ static void test_vmlist(fx_t *f, gconstpointer d)
 	g_assert_cmpuint(memdb_vmlist_version(f->m), ==, 1);
 }
 
+/* memdb_vm_list() hands out the same array until the list changes, and
+ * every change of a guest config changes the list (the guest property
+ * cache relies on it); other changes leave it alone */
+static void test_vmlist_array(fx_t *f, gconstpointer d)
+{
+	AOK(memdb_mkdir(f->m, "nodes", 0, 1));
+	AOK(memdb_mkdir(f->m, "nodes/a", 0, 1));
+	AOK(memdb_mkdir(f->m, "nodes/a/qemu-server", 0, 1));
+	AOK(memdb_create(f->m, "nodes/a/qemu-server/100.conf", 0, 1));
+	AOK(memdb_create(f->m, "nodes/a/qemu-server/101.conf", 0, 1));
+	GPtrArray *l = memdb_vm_list(f->m);
+	g_assert_cmpuint(memdb_vm_count(f->m), ==, 2);
+#define SAME()                                                                                     \
+	do {                                                                                       \
+		GPtrArray *n = memdb_vm_list(f->m);                                                \
+		g_assert_true(n == l);                                                             \
+		g_ptr_array_unref(n);                                                              \
+	} while (0)
+#define NEW()                                                                                      \
+	do {                                                                                       \
+		GPtrArray *n = memdb_vm_list(f->m);                                                \
+		g_assert_true(n != l);                                                             \
+		g_ptr_array_unref(l);                                                              \
+		l = n;                                                                             \
+	} while (0)
+	SAME();
+	AOK(memdb_create(f->m, "other.cfg", 0, 1));
+	g_assert_cmpint(memdb_write(f->m, "other.cfg", 0, 2, "x", 1, 0, true), ==, 1);
+	AOK(memdb_mtime(f->m, "nodes/a/qemu-server/100.conf", 0, 5));
+	SAME();
+	g_assert_cmpint(memdb_write(f->m, "nodes/a/qemu-server/100.conf", 0, 2, "x", 1, 0, true),
+			==, 1);
+	NEW();
+	AOK(memdb_truncate(f->m, "nodes/a/qemu-server/100.conf", 0, 3, 0));
+	NEW();
+	AOK(memdb_rename(f->m, "nodes/a/qemu-server/100.conf", "nodes/a/qemu-server/102.conf", 0,
+			 4));
+	NEW();
+	AOK(memdb_delete(f->m, "nodes/a/qemu-server/101.conf", 0, 4));
+	NEW();
+	g_assert_cmpuint(memdb_vm_count(f->m), ==, 1);
+	fx_reopen(f);
+	NEW();
+	g_ptr_array_unref(l);
+#undef SAME
+#undef NEW
+}
+
 static void test_counters(fx_t *f, gconstpointer d)
 {
 	size_t storage = 2, user = 3, datacenter = 12;
@@ -974,6 +1022,7 @@ int main(int argc, char **argv)
 	T("loaddb", test_loaddb);
 	T("mtime", test_mtime);
 	T("vmlist", test_vmlist);
+	T("vmlist-array", test_vmlist_array);
 	T("counters", test_counters);
 	T("locks", test_locks);
 	T("lock-age-survives-replace", test_lock_age_survives_replace);
