@@ -24,6 +24,7 @@
 #include <sys/uio.h>
 #include <time.h>
 
+#include "guest-props.h"
 #include "ipc-proto.h"
 #include "ipc.h"
 #include "paths.h"
@@ -34,7 +35,8 @@ struct ipc {
 	status_t *st;
 	gid_t gid;
 	GMainContext *ctx;
-	GHashTable *fds; /* fd -> fd_watch_t */
+	GHashTable *fds;      /* fd -> fd_watch_t */
+	guest_props_t *props; /* the guest config property cache */
 };
 
 typedef struct fd_watch {
@@ -244,95 +246,13 @@ static int do_verify_token(ipc_t *ipc, const char *token)
 	return r;
 }
 
-/* property lines of one guest config (cluster.md §4.5); stops at the first
- * section ("[snapshot]", "[PENDING]") */
-static void config_props(const char *conf, size_t len, char *const *props, unsigned n,
-			 JsonBuilder *b, bool *any)
-{
-	g_autoptr(GHashTable) found = g_hash_table_new_full(g_str_hash, g_str_equal, NULL, g_free);
-	for (size_t o = 0; o < len;) {
-		const char *line = conf + o;
-		const char *nl = memchr(line, '\n', len - o);
-		size_t l = nl ? (size_t)(nl - line) : len - o;
-		o += l + 1;
-		if (l > 0 && line[0] == '[')
-			break;
-		for (unsigned i = 0; i < n; i++) {
-			size_t pl = strlen(props[i]);
-			if (l <= pl + 1 || memcmp(line, props[i], pl) != 0 || line[pl] != ':')
-				continue;
-			g_autofree char *v = g_strndup(line + pl + 1, l - pl - 1);
-			g_strstrip(v);
-			if (v[0])
-				g_hash_table_replace(found, props[i], g_steal_pointer(&v));
-		}
-	}
-	if (g_hash_table_size(found) == 0)
-		return;
-	*any = true;
-	for (unsigned i = 0; i < n; i++) {
-		const char *v = g_hash_table_lookup(found, props[i]);
-		if (!v)
-			continue;
-		json_builder_set_member_name(b, props[i]);
-		g_autofree char *valid = g_utf8_make_valid(v, -1);
-		json_builder_add_string_value(b, valid);
-	}
-}
-
-static const char *vm_kind_dir(int type)
-{
-	return type == VMTYPE_QEMU ? "qemu-server" : type == VMTYPE_LXC ? "lxc" : "openvz";
-}
-
 static int do_guest_props(ipc_t *ipc, const ipc_request_t *q, reply_t *r)
 {
-	g_autoptr(GPtrArray) vms = NULL;
-	if (q->vmid) {
-		const memdb_vm_t *vm = memdb_vm_get(ipc->mdb, q->vmid);
-		if (!vm)
-			return -ENOENT;
-		vms = g_ptr_array_new();
-		g_ptr_array_add(vms, (gpointer)vm);
-	} else {
-		vms = memdb_vm_list(ipc->mdb);
-	}
-	g_autoptr(JsonBuilder) b = json_builder_new();
-	json_builder_begin_object(b);
-	for (guint i = 0; i < vms->len; i++) {
-		const memdb_vm_t *vm = vms->pdata[i];
-		g_autofree char *path = g_strdup_printf("nodes/%s/%s/%u.conf", vm->node,
-							vm_kind_dir(vm->type), vm->vmid);
-		GBytes *conf = NULL;
-		int n = memdb_read(ipc->mdb, path, &conf);
-		if (n <= 0 || !conf) {
-			if (conf)
-				g_bytes_unref(conf);
-			if (q->vmid)
-				return -EIO;
-			continue;
-		}
-		char id[16];
-		g_snprintf(id, sizeof(id), "%u", vm->vmid);
-		gsize len;
-		const char *d = g_bytes_get_data(conf, &len);
-		/* the object of a guest with no match is left out */
-		g_autoptr(JsonBuilder) one = json_builder_new();
-		bool any = false;
-		json_builder_begin_object(one);
-		config_props(d, len, (char *const *)q->props, q->n_props, one, &any);
-		json_builder_end_object(one);
-		g_bytes_unref(conf);
-		if (any) {
-			json_builder_set_member_name(b, id);
-			json_builder_add_value(b, json_builder_get_root(one));
-		}
-	}
-	json_builder_end_object(b);
-	g_autoptr(JsonNode) root = json_builder_get_root(b);
-	g_autoptr(JsonGenerator) gen = json_generator_new();
-	json_generator_set_root(gen, root);
-	reply_text(r, json_generator_to_data(gen, NULL));
+	char *json = NULL;
+	int rc = guest_props_json(ipc->props, ipc->mdb, q->vmid, q->props, q->n_props, &json);
+	if (rc < 0)
+		return rc;
+	reply_text(r, json);
 	return 0;
 }
 
@@ -438,6 +358,7 @@ int ipc_start(const char *name, memdb_t *mdb, status_t *st, gid_t gid, GMainCont
 	ipc->gid = gid;
 	ipc->ctx = ctx ? g_main_context_ref(ctx) : g_main_context_ref_thread_default();
 	ipc->fds = g_hash_table_new_full(g_int_hash, g_int_equal, NULL, fd_watch_free);
+	ipc->props = guest_props_new();
 	the_ipc = ipc;
 
 	static struct qb_ipcs_service_handlers handlers = {
@@ -480,6 +401,7 @@ ipc_t *ipc_stop(ipc_t *ipc)
 		ipc->service = NULL;
 	}
 	g_hash_table_unref(ipc->fds);
+	ipc->props = guest_props_free(ipc->props);
 	g_main_context_unref(ipc->ctx);
 	if (the_ipc == ipc)
 		the_ipc = NULL;
