@@ -157,6 +157,20 @@ int ipc_request_parse(const uint8_t *buf, size_t len, ipc_request_t *ret, const 
 			BAD("token contains a newline");
 		return 0;
 
+	case CFS_IPC_WATCH:
+		if (n < 8 + 1)
+			BAD("watch request too short");
+		ret->known = (uint64_t)get_u32(p) | (uint64_t)get_u32(p + 4) << 32;
+		if (!(ret->path = exact_string(p + 8, n - 8)))
+			BAD("watched path must be one NUL-terminated string");
+		return 0;
+
+	case CFS_IPC_UNWATCH:
+		if (n != 4)
+			BAD("unwatch request takes one 32-bit id");
+		ret->watch_id = get_u32(p);
+		return 0;
+
 	default:
 		*ret_why = "unknown request code";
 		return -ECHRNG;
