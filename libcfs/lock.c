@@ -85,6 +85,10 @@ int cfs_lock(cfs_client_t *h, const char *lockid, int timeout_s, cfs_locked_fn f
 	snprintf(locks, sizeof(locks), "%s/priv/lock", h->base_dir);
 	snprintf(dir, sizeof(dir), "%s/%s", locks, lockid);
 
+	/* as make_path: priv may be missing on a new tree */
+	char priv[4096 + 8];
+	snprintf(priv, sizeof(priv), "%s/priv", h->base_dir);
+	(void)mkdir(priv, 0700);
 	(void)mkdir(locks, 0755);
 	struct stat st;
 	if (stat(locks, &st) < 0 || !S_ISDIR(st.st_mode)) {

@@ -9,9 +9,12 @@
  *   read NAME                   -> "rc=<n> parses=<n> requests=<n> text=<escaped>"
  *   version NAME                -> "rc=<n> version=<n>"
  *   write NAME TEXT             -> "rc=<n>"  (raw kind: TEXT with \n escapes)
+ *   writen NAME SIZE            -> "rc=<n>"  (raw kind: SIZE bytes 'x')
  *   set NAME KEY VALUE          -> "rc=<n>"  (dc kind: read, change one key, write)
  *   lock ID TIMEOUT HOLD_MS     -> "rc=<n> waited_ms=<n> err=<last error>"
  *   watch PATH KNOWN TIMEOUT_MS -> "rc=<n> version=<n>"
+ *   watchadd PATH KNOWN         -> "rc=<id> version=<n>"
+ *   watchread TIMEOUT_MS        -> "rc=<n> id=<n> version=<n>"
  *   starttime                   -> "starttime=<n>"
  *
  * Usage: cfs-script SERVICE MOUNT
@@ -158,6 +161,12 @@ int main(int argc, char **argv)
 			g_autofree char *text = g_strcompress(
 				n >= 4 ? g_strjoin(" ", a[2], a[3], NULL) : g_strdup(a[2]));
 			printf("rc=%d\n", cfs_write_file(h, a[1], text));
+		} else if (strcmp(cmd, "writen") == 0 && n >= 3) {
+			size_t size = (size_t)g_ascii_strtoull(a[2], NULL, 10);
+			g_autofree char *text = g_malloc(size + 1);
+			memset(text, 'x', size);
+			text[size] = '\0';
+			printf("rc=%d\n", cfs_write_file(h, a[1], text));
 		} else if (strcmp(cmd, "set") == 0 && n >= 4) {
 			cfs_obj_t *o = NULL;
 			int r = cfs_read_file(h, a[1], &o);
@@ -179,6 +188,16 @@ int main(int argc, char **argv)
 			uint64_t v = g_ascii_strtoull(a[2], NULL, 10);
 			int r = cfs_watch_wait(h, a[1][0] == '-' ? "" : a[1], &v, atoi(a[3]));
 			printf("rc=%d version=%llu\n", r, (unsigned long long)v);
+		} else if (strcmp(cmd, "watchadd") == 0 && n >= 3) {
+			uint64_t cur = 0;
+			int r = cfs_watch_add(h, a[1][0] == '-' ? "" : a[1],
+					      g_ascii_strtoull(a[2], NULL, 10), &cur);
+			printf("rc=%d version=%llu\n", r, (unsigned long long)cur);
+		} else if (strcmp(cmd, "watchread") == 0 && n >= 2) {
+			cfs_watch_event_t ev = {0};
+			int r = cfs_watch_read(h, atoi(a[1]), &ev);
+			printf("rc=%d id=%u version=%llu\n", r, ev.id,
+			       (unsigned long long)ev.version);
 		} else {
 			printf("rc=%d bad command\n", -EINVAL);
 		}

@@ -103,6 +103,12 @@ static void test_config_and_token(void)
 	g_assert_cmpint(parse(6, "a.cfg", 5, &q), ==, -EINVAL);
 	g_assert_cmpint(parse(6, "", 0, &q), ==, -EINVAL);
 	g_assert_cmpint(parse(6, "a\0b", 4, &q), ==, -EINVAL);
+	g_assert_cmpint(parse(6, "../x", 5, &q), ==, -EINVAL);
+	g_assert_cmpint(parse(6, "a/../x", 7, &q), ==, -EINVAL);
+	g_assert_cmpint(parse(6, "a/..", 5, &q), ==, -EINVAL);
+	g_assert_cmpint(parse(6, "..", 3, &q), ==, -EINVAL);
+	g_assert_cmpint(parse(6, "a..b/..c", 9, &q), ==, 0);
+	g_assert_cmpint(parse(6, "/a.cfg", 7, &q), ==, 0);
 	g_assert_cmpint(parse(12, "tok", 4, &q), ==, 0);
 	g_assert_cmpint(parse(12, "", 1, &q), ==, -EINVAL);
 	g_assert_cmpint(parse(12, "t\nk", 4, &q), ==, -EINVAL);
@@ -122,6 +128,8 @@ static void test_watch(void)
 	/* every shorter request, and one whose path has no NUL at its end */
 	for (size_t n = 0; n < sizeof(b); n++)
 		g_assert_cmpint(parse(CFS_IPC_WATCH, b, n, &q), ==, -EINVAL);
+	uint8_t up[8 + 5] = {0, 0, 0, 0, 0, 0, 0, 0, '.', '.', '/', 'a', 0};
+	g_assert_cmpint(parse(CFS_IPC_WATCH, up, sizeof(up), &q), ==, -EINVAL);
 	uint8_t two[8 + 4] = {0, 0, 0, 0, 0, 0, 0, 0, 'a', 0, 'b', 0};
 	g_assert_cmpint(parse(CFS_IPC_WATCH, two, sizeof(two), &q), ==, -EINVAL);
 
