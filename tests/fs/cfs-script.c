@@ -158,8 +158,9 @@ int main(int argc, char **argv)
 			int r = cfs_file_version(h, a[1], &v);
 			printf("rc=%d version=%llu\n", r, (unsigned long long)v);
 		} else if (strcmp(cmd, "write") == 0 && n >= 3) {
-			g_autofree char *text = g_strcompress(
-				n >= 4 ? g_strjoin(" ", a[2], a[3], NULL) : g_strdup(a[2]));
+			g_autofree char *joined =
+				n >= 4 ? g_strjoin(" ", a[2], a[3], NULL) : g_strdup(a[2]);
+			g_autofree char *text = g_strcompress(joined);
 			printf("rc=%d\n", cfs_write_file(h, a[1], text));
 		} else if (strcmp(cmd, "writen") == 0 && n >= 3) {
 			size_t size = (size_t)g_ascii_strtoull(a[2], NULL, 10);
