@@ -149,10 +149,11 @@ static inline wire_writer_t wire_writer_buffer(void *buf, size_t cap)
 	return (wire_writer_t){.buf = buf, .cap = buf ? cap : 0, .err = buf || !cap ? 0 : -EINVAL};
 }
 
-/* Room for @n more bytes; returns where they go, or NULL (err set). */
+/* Room for @n more bytes; returns where they go, or NULL (err set, or
+ * n == 0: an empty array or buffer may have no storage to point into). */
 static inline uint8_t *wire_put_space(wire_writer_t *w, size_t n)
 {
-	if (w->err)
+	if (w->err || n == 0)
 		return NULL;
 	if (w->array) {
 		size_t at = w->array->len;

@@ -151,6 +151,19 @@ static void test_wire_writer(void)
 	g_assert_cmpint(wire_writer_finish(&w), ==, 0);
 	const uint8_t want2[] = {'a', 'b', 0x88, 0x77, 0x66, 0x55, 0x44, 0x33, 0x22, 0x11, 0, 0};
 	assert_bytes(a, want2, sizeof(want2));
+	/* zero bytes, also into an array or buffer that has no storage yet */
+	GByteArray *e = g_byte_array_new();
+	w = wire_writer_array(e);
+	wire_put_bytes(&w, NULL, 0);
+	wire_put_zeros(&w, 0);
+	g_assert_cmpint(wire_writer_finish(&w), ==, 0);
+	g_assert_cmpuint(e->len, ==, 0);
+	g_byte_array_unref(e);
+	w = wire_writer_buffer(NULL, 0);
+	wire_put_bytes(&w, NULL, 0);
+	g_assert_cmpint(w.err, ==, 0);
+	wire_put_u8(&w, 1);
+	g_assert_cmpint(w.err, ==, -EMSGSIZE);
 	/* a failed encoding takes back what it appended */
 	w = wire_writer_array(a);
 	wire_put_u32(&w, 7);
@@ -1090,6 +1103,17 @@ static void test_kvstore_update(void)
 	g_assert_cmpint(kvstore_update_encode(a, NULL, "x", 1), ==, -EINVAL);
 	g_assert_cmpuint(a->len, ==, 0);
 	g_free(v);
+	g_byte_array_unref(a);
+
+	/* found by fuzz-dfsm (UBSan): key "" into a new array first writes 0
+	 * bytes to an array whose data is still NULL */
+	a = g_byte_array_new();
+	g_assert_cmpint(kvstore_update_encode(a, "", NULL, 0), ==, 0);
+	g_assert_cmpuint(a->len, ==, 256);
+	uint8_t *c = dup_exact(a->data, a->len);
+	g_assert_cmpint(kvstore_update_decode(c, a->len, &u), ==, 0);
+	g_assert_cmpstr(u.key, ==, "");
+	g_free(c);
 	g_byte_array_unref(a);
 }
 
