@@ -28,6 +28,7 @@ import sys
 import time
 import traceback
 
+sys.dont_write_bytecode = True     # the source tree may be read-only
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import cluster  # noqa: E402
 from cluster import Cluster, wait_for  # noqa: E402
@@ -362,6 +363,8 @@ def main():
         sys.stdout.flush()
     for c in cluster.created:
         c.close()
+        if c.keep_dir:
+            print("# logs of %s kept in %s" % (c.prefix, c.keep_dir))
     print("# total %.1fs" % (time.monotonic() - t_all))
     return 1 if failed else 0
 
