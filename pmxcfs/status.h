@@ -8,8 +8,9 @@
  * structure, escaped by a JSON library.  Texts are built when asked for, so
  * they are always current.
  *
- * This is the local part; the replicated key/value store, RRD data and the
- * cluster log ring of the original come with the status issue.
+ * The cluster log is the original's ring (clog.h); the functions below the
+ * "replication" mark give a replication layer its bytes.  The replicated
+ * key/value store and RRD data of other nodes come with the status issue.
  */
 #pragma once
 
@@ -31,9 +32,32 @@ const char *status_nodename(status_t *st);
 void status_set_quorate(status_t *st, bool quorate);
 bool status_quorate(status_t *st);
 
-/* Add a cluster log entry (priority 0..7, else -EINVAL). */
+/* Add a cluster log entry (priority 0..7, else -EINVAL).  0 also when the
+ * duplicate filter (cluster.md §3.10) dropped it; the hook below sees it. */
 int status_clog_add(status_t *st, const char *node, const char *user, const char *tag, uint32_t pid,
 		    uint8_t priority, uint32_t time, const char *msg);
+
+/* --- cluster log replication (cluster.md §3.3, §3.4, §3.10) --------------
+ *
+ * The hook gets the bytes of every entry status_clog_add packed (the kvstore
+ * LOG payload to send; borrowed for the call); the startup entry is not
+ * passed, the original keeps it local too.  NULL removes the hook. */
+typedef void (*status_clog_hook_t)(void *data, GBytes *entry);
+void status_set_clog_hook(status_t *st, status_clog_hook_t fn, void *data);
+
+/* A LOG payload from a peer: inserted through the duplicate filter.
+ * 1 inserted, 0 dropped as a duplicate, -EINVAL/-EPROTO malformed (logged). */
+int status_clog_receive(status_t *st, const void *data, size_t len);
+
+/* Our STATE payload: the ring, sorted and compacted first (a new reference;
+ * CLOG_DEFAULT_SIZE bytes). */
+GBytes *status_clog_state(status_t *st);
+
+/* After a state exchange: merge the members' states, @count of them in
+ * member order, into our log.  @states[@local_index] stands for our own log
+ * and is not read; NULL or malformed states count as missing (malformed ones
+ * are logged).  Returns the number of entries kept, or -EINVAL. */
+int status_clog_merge(status_t *st, GBytes *const *states, size_t count, size_t local_index);
 
 /* Key/value status (cluster.md §3.2, local part): "rrd/<key>" updates the
  * RRD dump, "nodeip" the node's address, anything else the node's own kv
