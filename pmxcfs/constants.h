@@ -116,3 +116,10 @@
 /* FNV-1a 64 of node and ident names (the entry's digests, the user filter). */
 #define CLOG_FNV_OFFSET 0xcbf29ce484222325ull
 #define CLOG_FNV_PRIME  0x100000001b3ull
+
+/* --- RRD dump (cluster.md §3.9, §6.2) ----------------------------------- */
+
+/* An RRD update older than this many seconds is dropped from the dump. */
+#define RRD_MAX_AGE 300
+/* A built dump is served for this many seconds before it is rebuilt. */
+#define RRD_DUMP_CACHE_SECONDS 2

@@ -5,7 +5,9 @@
  *
  * Every text is built with json-glib from current data, so names with
  * quotes or control characters come out as valid JSON (the original prints
- * them unescaped).  Key order follows the original's.
+ * them unescaped).  Key order follows the original's.  The one exception to
+ * "current" is the RRD dump, which the original rebuilds at most every
+ * RRD_DUMP_CACHE_SECONDS (cluster.md §3.9), and so do we.
  *
  * The cluster log is clog.c's ring; this file adds the daemon's side: the
  * startup entry, the log lines, and the accessors for replication.
@@ -35,6 +37,9 @@ struct status {
 	GHashTable *kv;  /* key -> kv_value_t (this node's) */
 	GHashTable *rrd; /* key without "rrd/" -> rrd_value_t */
 	char *nodeip;
+	char *rrd_dump;         /* the last dump built, served until it is too old */
+	int64_t rrd_dump_at;    /* clock() when it was built */
+	int64_t (*clock)(void); /* monotonic microseconds */
 };
 
 typedef struct kv_value {
@@ -47,7 +52,6 @@ typedef struct rrd_value {
 	gint64 time; /* monotonic seconds of the update */
 } rrd_value_t;
 
-#define RRD_MAX_AGE    300 /* seconds an RRD update is shown (cluster.md §3.9) */
 #define RRD_MAX_VALUE  4096
 #define NODEIP_MAX_LEN 256
 
@@ -65,6 +69,11 @@ static void rrd_value_free(gpointer p)
 	g_free(v);
 }
 
+static int64_t real_clock(void)
+{
+	return g_get_monotonic_time();
+}
+
 status_t *status_new(const char *nodename, memdb_t *mdb)
 {
 	status_t *st = g_new0(status_t, 1);
@@ -72,6 +81,7 @@ status_t *status_new(const char *nodename, memdb_t *mdb)
 	st->mdb = mdb;
 	st->starttime = (uint32_t)time(NULL);
 	st->quorate = true;
+	st->clock = real_clock;
 	st->clog = clog_new(0);
 	st->kv = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, kv_value_free);
 	st->rrd = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, rrd_value_free);
@@ -86,6 +96,7 @@ status_t *status_free(status_t *st)
 	if (!st)
 		return NULL;
 	clog_free(st->clog);
+	g_free(st->rrd_dump);
 	g_hash_table_unref(st->kv);
 	g_hash_table_unref(st->rrd);
 	g_free(st->nodeip);
@@ -107,6 +118,11 @@ void status_set_quorate(status_t *st, bool quorate)
 bool status_quorate(status_t *st)
 {
 	return st->quorate;
+}
+
+void status_set_clock(status_t *st, int64_t (*now_us)(void))
+{
+	st->clock = now_us ? now_us : real_clock;
 }
 
 int status_clog_add(status_t *st, const char *node, const char *user, const char *tag, uint32_t pid,
@@ -189,7 +205,7 @@ int status_kv_set(status_t *st, const char *key, const void *value, size_t len)
 			return -EINVAL;
 		rrd_value_t *v = g_new0(rrd_value_t, 1);
 		v->data = g_strdup(value);
-		v->time = g_get_monotonic_time() / G_USEC_PER_SEC;
+		v->time = st->clock() / G_USEC_PER_SEC;
 		g_hash_table_replace(st->rrd, g_strdup(key + 4), v);
 		return 0;
 	}
@@ -339,9 +355,18 @@ char *status_clusterlog_json(status_t *st, unsigned max, const char *user)
 	return clog_dump_json(st->clog, user, max ? max : CLOG_JSON_DEFAULT_MAX);
 }
 
+/*
+ * The original keeps the dump it built for 2 s (whole seconds of time(),
+ * `now - built < 2`).  We serve it while less than 2 s have passed, counted
+ * in microseconds: never rebuilt sooner than 2 s after the last build, and
+ * an update is in the dump at most 2 s after it arrived, as there.
+ */
 char *status_rrd_text(status_t *st)
 {
-	gint64 now = g_get_monotonic_time() / G_USEC_PER_SEC;
+	int64_t now_us = st->clock();
+	if (st->rrd_dump && now_us - st->rrd_dump_at < RRD_DUMP_CACHE_SECONDS * G_USEC_PER_SEC)
+		return g_strdup(st->rrd_dump);
+	gint64 now = now_us / G_USEC_PER_SEC;
 	GString *out = g_string_new(NULL);
 	GHashTableIter it;
 	gpointer k, val;
@@ -354,5 +379,8 @@ char *status_rrd_text(status_t *st)
 		}
 		g_string_append_printf(out, "%s:%s\n", (const char *)k, v->data);
 	}
-	return g_string_free(out, FALSE);
+	g_free(st->rrd_dump);
+	st->rrd_dump = g_string_free(out, FALSE);
+	st->rrd_dump_at = now_us;
+	return g_strdup(st->rrd_dump);
 }

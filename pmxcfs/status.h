@@ -6,7 +6,8 @@
  * and the cluster log, and renders the JSON of `.version`, `.members`,
  * `.vmlist` and `.clusterlog` (cluster.md §3.6-§3.10) with the original's
  * structure, escaped by a JSON library.  Texts are built when asked for, so
- * they are always current.
+ * they are always current, except the RRD dump: like the original's it is
+ * rebuilt at most every 2 s (§3.9).
  *
  * The cluster log is the original's ring (clog.h); the functions below the
  * "replication" mark give a replication layer its bytes.  The replicated
@@ -74,4 +75,10 @@ char *status_members_json(status_t *st);
 char *status_vmlist_json(status_t *st);
 /* newest @max entries (0 = 50), only those of @user if not NULL */
 char *status_clusterlog_json(status_t *st, unsigned max, const char *user);
+/* "<key>:<data>\n" per RRD entry younger than 300 s, rebuilt at most every
+ * 2 s (the same text in between). */
 char *status_rrd_text(status_t *st);
+
+/* Tests: the monotonic clock, in microseconds, of the RRD data and its
+ * dump cache (NULL = the real one). */
+void status_set_clock(status_t *st, int64_t (*now_us)(void));

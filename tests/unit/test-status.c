@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: AGPL-3.0-or-later */
 /*
  * test-status.c: the parts of status.c that have rules of their own: the
- * cluster log's replication accessors (cluster.md §3.3, §3.4, §3.10).
+ * RRD dump's 2 s cache and 300 s expiry (cluster.md §3.9), on a test clock,
+ * and the cluster log's replication accessors (§3.3, §3.4, §3.10).
  */
 #include "config.h"
 
@@ -12,6 +13,12 @@
 #include "clog.h"
 #include "status.h"
 #include "testutil.h"
+
+static int64_t fake_us = 1000 * G_USEC_PER_SEC;
+static int64_t fake_clock(void)
+{
+	return fake_us;
+}
 
 typedef struct {
 	char *dir;
@@ -25,6 +32,7 @@ static void setup(fixture_t *f, gconstpointer unused)
 	f->dir = tu_dir_new();
 	f->mdb = tu_open(f->dir);
 	f->st = status_new("node1", f->mdb);
+	status_set_clock(f->st, fake_clock);
 }
 
 static void teardown(fixture_t *f, gconstpointer unused)
@@ -33,6 +41,64 @@ static void teardown(fixture_t *f, gconstpointer unused)
 	status_free(f->st);
 	memdb_close(f->mdb);
 	tu_dir_free(f->dir);
+}
+
+static void rrd_set(status_t *st, const char *key, const char *v)
+{
+	g_assert_cmpint(status_kv_set(st, key, v, strlen(v) + 1), ==, 0);
+}
+
+static void assert_rrd(status_t *st, const char *want)
+{
+	g_autofree char *t = status_rrd_text(st);
+	g_assert_cmpstr(t, ==, want);
+}
+
+static void test_rrd_cache(fixture_t *f, gconstpointer unused)
+{
+	(void)unused;
+	status_t *st = f->st;
+	assert_rrd(st, "");
+	/* the empty dump is cached like any other */
+	rrd_set(st, "rrd/pve2-node/node1", "1:2");
+	fake_us += G_USEC_PER_SEC;
+	assert_rrd(st, "");
+	fake_us += G_USEC_PER_SEC;
+	assert_rrd(st, "pve2-node/node1:1:2\n");
+	/* an update within 2 s of the build is not shown yet ... */
+	rrd_set(st, "rrd/pve2-node/node1", "3:4");
+	fake_us += 2 * G_USEC_PER_SEC - 1;
+	assert_rrd(st, "pve2-node/node1:1:2\n");
+	/* ... and is at 2 s, no later than the original shows it */
+	fake_us += 1;
+	assert_rrd(st, "pve2-node/node1:3:4\n");
+	/* negative control: with 2 s between reads every read is fresh */
+	for (int i = 0; i < 3; i++) {
+		char v[16];
+		g_snprintf(v, sizeof(v), "%d", i);
+		rrd_set(st, "rrd/pve2-node/node1", v);
+		fake_us += 2 * G_USEC_PER_SEC;
+		g_autofree char *want = g_strdup_printf("pve2-node/node1:%d\n", i);
+		assert_rrd(st, want);
+	}
+}
+
+static void test_rrd_expiry(fixture_t *f, gconstpointer unused)
+{
+	(void)unused;
+	status_t *st = f->st;
+	rrd_set(st, "rrd/pve2-vm/100", "a");
+	fake_us += 150 * G_USEC_PER_SEC;
+	rrd_set(st, "rrd/pve2-vm/101", "b");
+	fake_us += 150 * G_USEC_PER_SEC;
+	/* 300 s old: still there (older than 300 goes) */
+	g_autofree char *t = status_rrd_text(st);
+	g_assert_nonnull(strstr(t, "pve2-vm/100:a\n"));
+	g_assert_nonnull(strstr(t, "pve2-vm/101:b\n"));
+	fake_us += 2 * G_USEC_PER_SEC;
+	assert_rrd(st, "pve2-vm/101:b\n");
+	fake_us += 150 * G_USEC_PER_SEC;
+	assert_rrd(st, "");
 }
 
 static void hook(void *data, GBytes *entry)
@@ -91,6 +157,8 @@ int main(int argc, char **argv)
 	g_test_init(&argc, &argv, NULL);
 	tu_allow_warnings();
 	g_log_set_fatal_mask("status", G_LOG_LEVEL_ERROR);
+	g_test_add("/status/rrd-cache", fixture_t, NULL, setup, test_rrd_cache, teardown);
+	g_test_add("/status/rrd-expiry", fixture_t, NULL, setup, test_rrd_expiry, teardown);
 	g_test_add("/status/clog-replication", fixture_t, NULL, setup, test_clog_replication,
 		   teardown);
 	return g_test_run();
