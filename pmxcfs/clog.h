@@ -33,7 +33,7 @@ typedef struct clog clog_t;
  * bytes the entry was decoded from (@raw). */
 typedef struct clog_entry {
 	uint32_t pos;  /* offset in its ring; 0 for a LOG payload */
-	uint32_t prev; /* the ring's links (0 in a LOG payload) */
+	uint32_t prev; /* the ring's links (a LOG payload's are normally 0) */
 	uint32_t next;
 	uint32_t uid;
 	uint32_t time;
