@@ -141,14 +141,53 @@
  * broadcasts them (§3.2), so no peer sends more. */
 #define KVSTORE_MAX_VALUE 32768u
 
-/* LOG / cluster-log entry (§3.10): 44 bytes of fields, the four strings at
- * offset 44, and a size that counts from 48 (4 trailing bytes travel too). */
-#define CLOG_ENTRY_FIELDS_LEN 44u
-#define CLOG_ENTRY_BASE_LEN   48u
-#define CLOG_MAX_ENTRY_SIZE   4096u /* the original drops larger entries */
-#define CLOG_MAX_PRIORITY     7u    /* syslog priorities 0..7 */
-#define CLOG_STRING_MAX       255u  /* node/ident/tag length incl. NUL (a u8) */
+/* --- cluster log (cluster.md §3.10, §3.3, §3.4) ------------------------- */
 
-/* kvstore STATE = the cluster-log ring: size u32, cpos u32, entries (§3.4). */
-#define CLOG_RING_HEADER_LEN 8u
-#define CLOG_DEFAULT_SIZE    131072u /* 8192 * 16 */
+/* One entry: at most this many bytes, counted with the size base below. */
+#define CLOG_MAX_ENTRY_SIZE 4096u
+
+/* The ring: an 8-byte header (size, cpos) and the entries.  Its default size
+ * is also the size of the kvstore STATE payload (§3.4); the merge result is
+ * always this size.  The original refuses rings under 10 maximal entries
+ * (clog_new), so no peer can legitimately send a smaller one. */
+#define CLOG_DEFAULT_SIZE (8192u * 16u) /* 131072 */
+#define CLOG_MIN_SIZE     (10u * CLOG_MAX_ENTRY_SIZE)
+#define CLOG_HEADER_SIZE  8u
+
+/* Ours, not the original's: the largest ring accepted from a peer.  Every
+ * original ring is CLOG_DEFAULT_SIZE; the ceiling bounds what a peer can make
+ * us copy and keeps every offset sum far from uint32 overflow. */
+#define CLOG_MAX_SIZE (16u * 1024u * 1024u)
+
+/* The entry's size base (sizeof the original's struct, 48) and the offset of
+ * its text (44): an entry's size counts 4 bytes past its strings (§7 #3). */
+#define CLOG_ENTRY_BASE      48u
+#define CLOG_ENTRY_TEXT_OFFS 44u
+
+/* Entries start at multiples of this in the ring. */
+#define CLOG_ALIGN 8u
+
+/* node, ident and tag are cut to 254 characters: their length byte counts
+ * the NUL and is at most 255. */
+#define CLOG_MAX_NAME_LEN 255u
+
+/* Syslog priorities 0..7; anything else is not logged. */
+#define CLOG_MAX_PRIORITY 7u
+
+/* A merge stops collecting once this many bytes (aligned entry sizes) are
+ * taken, so the result never wraps. */
+#define CLOG_MERGE_LIMIT (CLOG_DEFAULT_SIZE - CLOG_HEADER_SIZE - CLOG_MAX_ENTRY_SIZE)
+
+/* `.clusterlog` and GET_CLUSTER_LOG with max 0 show this many entries. */
+#define CLOG_JSON_DEFAULT_MAX 50u
+
+/* FNV-1a 64 of node and ident names (the entry's digests, the user filter). */
+#define CLOG_FNV_OFFSET 0xcbf29ce484222325ull
+#define CLOG_FNV_PRIME  0x100000001b3ull
+
+/* --- RRD dump (cluster.md §3.9, §6.2) ----------------------------------- */
+
+/* An RRD update older than this many seconds is dropped from the dump. */
+#define RRD_MAX_AGE 300
+/* A built dump is served for this many seconds before it is rebuilt. */
+#define RRD_DUMP_CACHE_SECONDS 2

@@ -525,7 +525,7 @@ int kvstore_update_encode(GByteArray *out, const char *key, const void *value, s
 static int clog_entry_parse(const uint8_t *buf, size_t avail, bool exact, kvstore_log_t *ret)
 {
 	memset(ret, 0, sizeof(*ret));
-	if (avail < CLOG_ENTRY_BASE_LEN)
+	if (avail < CLOG_ENTRY_BASE)
 		return -EMSGSIZE;
 	wire_reader_t r = wire_reader(buf, avail);
 	kvstore_log_t e = {
@@ -542,9 +542,9 @@ static int clog_entry_parse(const uint8_t *buf, size_t avail, bool exact, kvstor
 	uint8_t ident_len = wire_get_u8(&r);
 	uint8_t tag_len = wire_get_u8(&r);
 	uint32_t msg_len = wire_get_u32(&r);
-	g_assert(r.err == 0 && r.pos == CLOG_ENTRY_FIELDS_LEN);
+	g_assert(r.err == 0 && r.pos == CLOG_ENTRY_TEXT_OFFS);
 
-	uint64_t size = (uint64_t)CLOG_ENTRY_BASE_LEN + node_len + ident_len + tag_len + msg_len;
+	uint64_t size = (uint64_t)CLOG_ENTRY_BASE + node_len + ident_len + tag_len + msg_len;
 	if (exact ? size != avail : size > avail)
 		return -EMSGSIZE;
 	if (size > CLOG_MAX_ENTRY_SIZE)
@@ -585,10 +585,11 @@ int kvstore_log_encode(GByteArray *out, const kvstore_log_t *e)
 		return -EINVAL;
 	size_t node_len = strlen(e->node) + 1, ident_len = strlen(e->ident) + 1;
 	size_t tag_len = strlen(e->tag) + 1, msg_len = strlen(e->msg) + 1;
-	if (node_len > CLOG_STRING_MAX || ident_len > CLOG_STRING_MAX || tag_len > CLOG_STRING_MAX)
+	if (node_len > CLOG_MAX_NAME_LEN || ident_len > CLOG_MAX_NAME_LEN ||
+	    tag_len > CLOG_MAX_NAME_LEN)
 		return -EMSGSIZE;
 	if (msg_len > CLOG_MAX_ENTRY_SIZE ||
-	    CLOG_ENTRY_BASE_LEN + node_len + ident_len + tag_len + msg_len > CLOG_MAX_ENTRY_SIZE)
+	    CLOG_ENTRY_BASE + node_len + ident_len + tag_len + msg_len > CLOG_MAX_ENTRY_SIZE)
 		return -EMSGSIZE;
 
 	wire_writer_t w = wire_writer_array(out);
@@ -608,18 +609,17 @@ int kvstore_log_encode(GByteArray *out, const kvstore_log_t *e)
 	wire_put_bytes(&w, e->ident, ident_len);
 	wire_put_bytes(&w, e->tag, tag_len);
 	wire_put_bytes(&w, e->msg, msg_len);
-	wire_put_zeros(&w, CLOG_ENTRY_BASE_LEN - CLOG_ENTRY_FIELDS_LEN);
+	wire_put_zeros(&w, CLOG_ENTRY_BASE - CLOG_ENTRY_TEXT_OFFS);
 	return wire_writer_finish(&w);
 }
 
 int kvstore_state_decode(const uint8_t *buf, size_t len, kvstore_state_t *ret)
 {
 	memset(ret, 0, sizeof(*ret));
-	if (!buf || len <= CLOG_RING_HEADER_LEN || wire_le32(buf) != len)
+	if (!buf || len <= CLOG_HEADER_SIZE || wire_le32(buf) != len)
 		return -EMSGSIZE;
 	uint32_t cpos = wire_le32(buf + 4);
-	if (cpos != 0 &&
-	    (cpos < CLOG_RING_HEADER_LEN || (uint64_t)cpos + CLOG_ENTRY_BASE_LEN > len))
+	if (cpos != 0 && (cpos < CLOG_HEADER_SIZE || (uint64_t)cpos + CLOG_ENTRY_BASE > len))
 		return -EPROTO;
 	ret->size = (uint32_t)len;
 	ret->cpos = cpos;
@@ -629,7 +629,7 @@ int kvstore_state_decode(const uint8_t *buf, size_t len, kvstore_state_t *ret)
 
 int kvstore_state_entry(const kvstore_state_t *s, uint32_t pos, kvstore_log_t *ret)
 {
-	if (!s->buf || pos < CLOG_RING_HEADER_LEN || pos >= s->size) {
+	if (!s->buf || pos < CLOG_HEADER_SIZE || pos >= s->size) {
 		memset(ret, 0, sizeof(*ret));
 		return -EMSGSIZE;
 	}

@@ -145,7 +145,7 @@ static void fuzz_kv(const uint8_t *b, size_t n)
 
 static void check_entry(const kvstore_log_t *e, const uint8_t *b, size_t n)
 {
-	CHECK(e->size >= CLOG_ENTRY_BASE_LEN && e->size <= n && e->size <= CLOG_MAX_ENTRY_SIZE);
+	CHECK(e->size >= CLOG_ENTRY_BASE && e->size <= n && e->size <= CLOG_MAX_ENTRY_SIZE);
 	CHECK(str_inside(e->node, b, e->size));
 	CHECK(str_inside(e->ident, b, e->size));
 	CHECK(str_inside(e->tag, b, e->size));
