@@ -25,36 +25,13 @@
 #include <unistd.h>
 
 #include "cfs.h"
+#include "internal.h"
 
 #define DEFAULT_SERVICE      "pve2"
 #define DEFAULT_RESTART_FLAG "/run/pve-cluster/cfs-restart-flag"
+#define DEFAULT_BASE_DIR     "/etc/pve"
 #define DEFAULT_GRACE_MS     10000u
-#define MAX_MSG              (1024 * 1024) /* PVE::IPCC's buffer */
 #define NAME_LEN             256
-
-enum {
-	OP_GET_FS_VERSION = 1,
-	OP_GET_CLUSTER_INFO = 2,
-	OP_GET_GUEST_LIST = 3,
-	OP_SET_STATUS = 4,
-	OP_GET_STATUS = 5,
-	OP_GET_CONFIG = 6,
-	OP_LOG_CLUSTER_MSG = 7,
-	OP_GET_CLUSTER_LOG = 8,
-	OP_GET_RRD_DUMP = 10,
-	OP_GET_GUEST_CONFIG_PROPERTIES = 13,
-	OP_VERIFY_TOKEN = 12,
-};
-
-struct cfs_client {
-	char *service;
-	char *restart_flag;
-	unsigned grace_ms;
-	int timeout_ms;
-	qb_ipcc_connection_t *conn;
-	pid_t pid;
-	char *rbuf; /* reply buffer, MAX_MSG */
-};
 
 const char *cfs_version(void)
 {
@@ -80,10 +57,11 @@ int cfs_client_new(const cfs_client_opts_t *opts, cfs_client_t **ret)
 	h->service = strdup(opts && opts->service ? opts->service : DEFAULT_SERVICE);
 	h->restart_flag =
 		strdup(opts && opts->restart_flag ? opts->restart_flag : DEFAULT_RESTART_FLAG);
+	h->base_dir = strdup(opts && opts->base_dir ? opts->base_dir : DEFAULT_BASE_DIR);
 	h->grace_ms = opts && opts->restart_grace_ms ? opts->restart_grace_ms : DEFAULT_GRACE_MS;
 	h->timeout_ms = opts && opts->timeout_ms > 0 ? opts->timeout_ms : -1;
 	h->rbuf = malloc(MAX_MSG);
-	if (!h->service || !h->restart_flag || !h->rbuf) {
+	if (!h->service || !h->restart_flag || !h->base_dir || !h->rbuf || cfs_cache_init(h) < 0) {
 		cfs_client_free(h);
 		return -ENOMEM;
 	}
@@ -91,7 +69,7 @@ int cfs_client_new(const cfs_client_opts_t *opts, cfs_client_t **ret)
 	return 0;
 }
 
-static void disconnect(cfs_client_t *h)
+void cfs_disconnect(cfs_client_t *h)
 {
 	if (h->conn && h->pid == getpid())
 		qb_ipcc_disconnect(h->conn);
@@ -104,14 +82,16 @@ void cfs_client_free(cfs_client_t *h)
 {
 	if (!h)
 		return;
-	disconnect(h);
+	cfs_disconnect(h);
 	free(h->service);
 	free(h->restart_flag);
+	free(h->base_dir);
+	cfs_cache_fini(h);
 	free(h->rbuf);
 	free(h);
 }
 
-static int connect_now(cfs_client_t *h)
+int cfs_connect(cfs_client_t *h)
 {
 	struct timespec start;
 	clock_gettime(CLOCK_MONOTONIC, &start);
@@ -119,6 +99,7 @@ static int connect_now(cfs_client_t *h)
 		h->conn = qb_ipcc_connect(h->service, MAX_MSG);
 		if (h->conn) {
 			h->pid = getpid();
+			h->conn_gen++;
 			return 0;
 		}
 		int err = errno ? errno : ECONNREFUSED;
@@ -140,10 +121,11 @@ static int send_once(cfs_client_t *h, int32_t op, const void *req, size_t req_le
 {
 	if (!h->conn || h->pid != getpid()) {
 		h->conn = NULL;
-		int r = connect_now(h);
+		int r = cfs_connect(h);
 		if (r < 0)
 			return r;
 	}
+	h->requests++;
 	struct qb_ipc_request_header hdr = {.id = op, .size = (int32_t)(sizeof(hdr) + req_len)};
 	struct iovec iov[2] = {{&hdr, sizeof(hdr)}, {(void *)req, req_len}};
 	ssize_t n =
@@ -186,11 +168,13 @@ int cfs_ipc_call(cfs_client_t *h, int32_t op, const void *req, size_t req_len, c
 		reply->len = 0;
 	}
 	int r = send_once(h, op, req, req_len, reply);
+	if (r == -ECHRNG && op > 0xffff)
+		return -EOPNOTSUPP; /* a daemon without our extensions */
 	if (r < 0 && transport_error(r)) {
-		disconnect(h);
+		cfs_disconnect(h);
 		r = send_once(h, op, req, req_len, reply);
 		if (r < 0 && transport_error(r))
-			disconnect(h);
+			cfs_disconnect(h);
 	}
 	return r;
 }

@@ -1309,7 +1309,7 @@ int fs_mount(memdb_t *mdb, status_t *st, const fs_options_t *opts, GMainContext 
 	g_source_unref(src);
 
 	fs->inval_thread = g_thread_new("inval", inval_main, fs);
-	memdb_set_event_cb(mdb, on_memdb_event, fs);
+	(void)memdb_add_event_cb(mdb, on_memdb_event, fs);
 	*ret = fs;
 	return 0;
 }
@@ -1318,7 +1318,7 @@ fs_t *fs_unmount(fs_t *fs)
 {
 	if (!fs)
 		return NULL;
-	memdb_set_event_cb(fs->mdb, NULL, NULL);
+	memdb_remove_event_cb(fs->mdb, on_memdb_event, fs);
 	/* what open handles still hold is committed before we go */
 	GHashTableIter it;
 	gpointer v;

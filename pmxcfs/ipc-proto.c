@@ -7,6 +7,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <string.h>
 
 #include "ipc-proto.h"
@@ -41,6 +42,16 @@ static const char *exact_string(const uint8_t *p, size_t n)
 static const char *field_string(const uint8_t *p, size_t n)
 {
 	return memchr(p, '\0', n) ? (const char *)p : NULL;
+}
+
+/* a ".." component: no request names anything above the root */
+static bool has_dotdot(const char *path)
+{
+	for (const char *p = path; (p = strstr(p, "..")); p += 2) {
+		if ((p == path || p[-1] == '/') && (p[2] == '\0' || p[2] == '/'))
+			return true;
+	}
+	return false;
 }
 
 #define BAD(why)                                                                                   \
@@ -93,6 +104,8 @@ int ipc_request_parse(const uint8_t *buf, size_t len, ipc_request_t *ret, const 
 	case CFS_IPC_GET_CONFIG:
 		if (!(ret->path = exact_string(p, n)))
 			BAD("path must be one NUL-terminated string");
+		if (has_dotdot(ret->path))
+			BAD("path contains '..'");
 		return 0;
 
 	case CFS_IPC_LOG_CLUSTER_MSG: {
@@ -155,6 +168,22 @@ int ipc_request_parse(const uint8_t *buf, size_t len, ipc_request_t *ret, const 
 			BAD("token must be one non-empty NUL-terminated string");
 		if (strchr(ret->token, '\n'))
 			BAD("token contains a newline");
+		return 0;
+
+	case CFS_IPC_WATCH:
+		if (n < 8 + 1)
+			BAD("watch request too short");
+		ret->known = (uint64_t)get_u32(p) | (uint64_t)get_u32(p + 4) << 32;
+		if (!(ret->path = exact_string(p + 8, n - 8)))
+			BAD("watched path must be one NUL-terminated string");
+		if (has_dotdot(ret->path))
+			BAD("path contains '..'");
+		return 0;
+
+	case CFS_IPC_UNWATCH:
+		if (n != 4)
+			BAD("unwatch request takes one 32-bit id");
+		ret->watch_id = get_u32(p);
 		return 0;
 
 	default:

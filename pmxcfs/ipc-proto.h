@@ -29,6 +29,11 @@ enum {
 	CFS_IPC_GET_GUEST_CONFIG_PROPERTY = 11,
 	CFS_IPC_VERIFY_TOKEN = 12,
 	CFS_IPC_GET_GUEST_CONFIG_PROPERTIES = 13,
+	/* Ours, not the original's: codes from 0x10000 up cannot meet a future
+	 * code of the original (which numbers from 1); the original answers
+	 * them -ECHRNG, which libcfs reports as -EOPNOTSUPP. */
+	CFS_IPC_WATCH = 0x10001,
+	CFS_IPC_UNWATCH = 0x10002,
 };
 
 #define IPC_REQ_HEADER_LEN  16u
@@ -54,7 +59,17 @@ typedef struct ipc_request {
 	const char *props[IPC_MAX_PROPS];
 	unsigned n_props;
 	const char *token; /* VERIFY_TOKEN */
+	uint64_t known;    /* WATCH: the version the client knows */
+	uint32_t watch_id; /* UNWATCH (0 = all of the connection's watches) */
 } ipc_request_t;
+
+/* WATCH: u64 known version, then the path, NUL-terminated ("" = the tree).
+ * Reply: u32 watch id (0 = not registered because the version differs
+ * already) and u64 current version.  The notice, sent as a libqb event
+ * once the version differs from the known one: a response header with id
+ * CFS_IPC_WATCH, then u32 watch id and u64 version.  UNWATCH: u32 id. */
+#define IPC_WATCH_REPLY_LEN 12u
+#define IPC_WATCH_MAX       1024u /* watches per connection */
 
 /* Decode one request.  Returns 0, -EINVAL for a malformed request (with a
  * reason in *ret_why, a static string), or -ECHRNG for an unknown code

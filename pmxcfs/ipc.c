@@ -36,6 +36,7 @@ struct ipc {
 	gid_t gid;
 	GMainContext *ctx;
 	GHashTable *fds;      /* fd -> fd_watch_t */
+	GPtrArray *watches;   /* watch_t, of every connection */
 	guest_props_t *props; /* the guest config property cache */
 };
 
@@ -49,7 +50,19 @@ typedef struct fd_watch {
 typedef struct client {
 	bool read_only;
 	pid_t pid;
+	qb_ipcs_connection_t *conn;
+	uint32_t last_watch_id;
+	unsigned n_watches;
 } client_t;
+
+/* A change watch (ours): one notice when the version of @path ("" = the
+ * tree) differs from @known, then it is gone. */
+typedef struct watch {
+	uint32_t id;
+	uint64_t known;
+	char *path;
+	client_t *cl;
+} watch_t;
 
 static ipc_t *the_ipc; /* libqb's callbacks carry no user data of ours */
 
@@ -162,6 +175,7 @@ static int32_t on_accept(qb_ipcs_connection_t *c, uid_t uid, gid_t gid)
 	}
 	client_t *cl = g_new0(client_t, 1);
 	cl->read_only = !rw;
+	cl->conn = c;
 	qb_ipcs_context_set(c, cl);
 	return 0;
 }
@@ -174,9 +188,14 @@ static void on_created(qb_ipcs_connection_t *c)
 		cl->pid = stats.client_pid;
 }
 
+static void watches_drop(ipc_t *ipc, const client_t *cl, uint32_t id);
+
 static void on_destroyed(qb_ipcs_connection_t *c)
 {
-	g_free(qb_ipcs_context_get(c));
+	client_t *cl = qb_ipcs_context_get(c);
+	if (cl && the_ipc)
+		watches_drop(the_ipc, cl, 0);
+	g_free(cl);
 	qb_ipcs_context_set(c, NULL);
 }
 
@@ -256,7 +275,115 @@ static int do_guest_props(ipc_t *ipc, const ipc_request_t *q, reply_t *r)
 	return 0;
 }
 
-static int handle(ipc_t *ipc, const client_t *cl, const ipc_request_t *q, reply_t *r)
+/* --- change watches (ours) ------------------------------------------------ */
+
+static void watch_free(gpointer p)
+{
+	watch_t *w = p;
+	g_free(w->path);
+	g_free(w);
+}
+
+/* the tree's version, or the version of the entry at @path (0: none) */
+static uint64_t watch_version(ipc_t *ipc, const char *path)
+{
+	if (!path[0])
+		return memdb_version(ipc->mdb);
+	const memdb_entry_t *e = memdb_lookup(ipc->mdb, path);
+	return e ? e->version : 0;
+}
+
+/* drop the watches of @cl: all (@id 0) or the one with @id */
+static void watches_drop(ipc_t *ipc, const client_t *cl, uint32_t id)
+{
+	for (guint i = ipc->watches->len; i-- > 0;) {
+		watch_t *w = ipc->watches->pdata[i];
+		if (w->cl == cl && (id == 0 || w->id == id)) {
+			w->cl->n_watches--;
+			g_ptr_array_remove_index_fast(ipc->watches, i);
+		}
+	}
+}
+
+static void watch_notify(watch_t *w, uint64_t version)
+{
+	uint8_t msg[IPC_RESP_HEADER_LEN + IPC_WATCH_REPLY_LEN];
+	ipc_response_header(msg, CFS_IPC_WATCH, 0, IPC_WATCH_REPLY_LEN);
+	for (int i = 0; i < 4; i++)
+		msg[IPC_RESP_HEADER_LEN + i] = (uint8_t)(w->id >> (8 * i));
+	for (int i = 0; i < 8; i++)
+		msg[IPC_RESP_HEADER_LEN + 4 + i] = (uint8_t)(version >> (8 * i));
+	ssize_t r = qb_ipcs_event_send(w->cl->conn, msg, sizeof(msg));
+	if (r < 0)
+		g_warning("cannot send the notice of watch %u on '%s' to pid %d: %s", w->id,
+			  w->path, w->cl->pid, g_strerror((int)-r));
+}
+
+/* @a lies at or below @b ("a/b" is below "a", not below "ab") */
+static bool path_within(const char *a, const char *b)
+{
+	size_t n = strlen(b);
+	return strncmp(a, b, n) == 0 && (a[n] == '\0' || a[n] == '/');
+}
+
+static void on_memdb_event(const memdb_event_t *ev, void *userdata)
+{
+	ipc_t *ipc = userdata;
+	if (ipc->watches->len == 0)
+		return;
+	/* take the fired watches out first, then notify: a failed send may
+	 * make libqb close the connection, which changes the array */
+	g_autoptr(GPtrArray) fired = g_ptr_array_new_with_free_func(watch_free);
+	for (guint i = ipc->watches->len; i-- > 0;) {
+		watch_t *w = ipc->watches->pdata[i];
+		/* a change at the path, or of a directory above it (a rename
+		 * moves what is below) */
+		if (w->path[0] && ev->kind != MEMDB_EV_RELOAD && !path_within(w->path, ev->path))
+			continue;
+		if (watch_version(ipc, w->path) == w->known)
+			continue;
+		w->cl->n_watches--;
+		g_ptr_array_add(fired, g_ptr_array_steal_index_fast(ipc->watches, i));
+	}
+	for (guint i = 0; i < fired->len; i++) {
+		watch_t *w = fired->pdata[i];
+		watch_notify(w, watch_version(ipc, w->path));
+	}
+}
+
+static int do_watch(ipc_t *ipc, client_t *cl, const ipc_request_t *q, reply_t *r)
+{
+	g_autofree char *canon = q->path[0] ? path_canonical(q->path) : g_strdup("");
+	if (!canon)
+		return -EINVAL;
+	if (cl->read_only && path_is_private(canon))
+		return -EPERM;
+	uint64_t now = watch_version(ipc, canon);
+	uint32_t id = 0;
+	if (now == q->known) {
+		if (cl->n_watches >= IPC_WATCH_MAX)
+			return -ENOSPC;
+		watch_t *w = g_new0(watch_t, 1);
+		if (++cl->last_watch_id == 0)
+			cl->last_watch_id = 1;
+		w->id = id = cl->last_watch_id;
+		w->known = q->known;
+		w->path = g_steal_pointer(&canon);
+		w->cl = cl;
+		cl->n_watches++;
+		g_ptr_array_add(ipc->watches, w);
+	}
+	uint8_t *d = g_malloc(IPC_WATCH_REPLY_LEN);
+	for (int i = 0; i < 4; i++)
+		d[i] = (uint8_t)(id >> (8 * i));
+	for (int i = 0; i < 8; i++)
+		d[4 + i] = (uint8_t)(now >> (8 * i));
+	r->data = (char *)d;
+	r->len = IPC_WATCH_REPLY_LEN;
+	return 0;
+}
+
+static int handle(ipc_t *ipc, client_t *cl, const ipc_request_t *q, reply_t *r)
 {
 	switch (q->id) {
 	case CFS_IPC_GET_FS_VERSION:
@@ -306,6 +433,11 @@ static int handle(ipc_t *ipc, const client_t *cl, const ipc_request_t *q, reply_
 		return do_guest_props(ipc, q, r);
 	case CFS_IPC_VERIFY_TOKEN:
 		return do_verify_token(ipc, q->token);
+	case CFS_IPC_WATCH:
+		return do_watch(ipc, cl, q, r);
+	case CFS_IPC_UNWATCH:
+		watches_drop(ipc, cl, q->watch_id);
+		return 0;
 	default:
 		return -ECHRNG;
 	}
@@ -358,8 +490,14 @@ int ipc_start(const char *name, memdb_t *mdb, status_t *st, gid_t gid, GMainCont
 	ipc->gid = gid;
 	ipc->ctx = ctx ? g_main_context_ref(ctx) : g_main_context_ref_thread_default();
 	ipc->fds = g_hash_table_new_full(g_int_hash, g_int_equal, NULL, fd_watch_free);
+	ipc->watches = g_ptr_array_new_with_free_func(watch_free);
 	ipc->props = guest_props_new();
 	the_ipc = ipc;
+	if (memdb_add_event_cb(mdb, on_memdb_event, ipc) < 0) {
+		*ret_err = g_strdup("too many memdb listeners");
+		ipc_stop(ipc);
+		return -ENOSPC;
+	}
 
 	static struct qb_ipcs_service_handlers handlers = {
 		.connection_accept = on_accept,
@@ -400,6 +538,8 @@ ipc_t *ipc_stop(ipc_t *ipc)
 		qb_ipcs_destroy(ipc->service);
 		ipc->service = NULL;
 	}
+	memdb_remove_event_cb(ipc->mdb, on_memdb_event, ipc);
+	g_ptr_array_unref(ipc->watches);
 	g_hash_table_unref(ipc->fds);
 	ipc->props = guest_props_free(ipc->props);
 	g_main_context_unref(ipc->ctx);

@@ -91,8 +91,10 @@ struct memdb {
 	bool db_error;           /* a database write failed (cleared by the caller) */
 	bool broken;             /* memory could not be brought back to the disk state */
 	GHashTable *unpersisted; /* inodes of deferred creates (set) */
-	memdb_event_cb event_cb;
-	void *event_data;
+	struct {
+		memdb_event_cb cb;
+		void *data;
+	} listeners[MEMDB_MAX_LISTENERS];
 	uint64_t (*clock)(void);
 	uint32_t lock_timeout;
 };
@@ -123,8 +125,6 @@ static void counters_bump_all(memdb_t *m)
 static void emit(memdb_t *m, memdb_event_kind_t kind, const memdb_entry_t *e, uint64_t parent,
 		 const char *name, const char *path)
 {
-	if (!m->event_cb)
-		return;
 	memdb_event_t ev = {
 		.kind = kind,
 		.inode = e ? e->inode : 0,
@@ -133,7 +133,10 @@ static void emit(memdb_t *m, memdb_event_kind_t kind, const memdb_entry_t *e, ui
 		.path = path,
 		.version = m->tree->root->version,
 	};
-	m->event_cb(&ev, m->event_data);
+	for (size_t i = 0; i < MEMDB_MAX_LISTENERS; i++) {
+		if (m->listeners[i].cb)
+			m->listeners[i].cb(&ev, m->listeners[i].data);
+	}
 }
 
 static memdb_entry_t *lookup(memdb_tree_t *t, const char *canon)
@@ -323,10 +326,26 @@ memdb_t *memdb_close(memdb_t *m)
 	return NULL;
 }
 
-void memdb_set_event_cb(memdb_t *m, memdb_event_cb cb, void *userdata)
+int memdb_add_event_cb(memdb_t *m, memdb_event_cb cb, void *userdata)
 {
-	m->event_cb = cb;
-	m->event_data = userdata;
+	for (size_t i = 0; i < MEMDB_MAX_LISTENERS; i++) {
+		if (!m->listeners[i].cb) {
+			m->listeners[i].cb = cb;
+			m->listeners[i].data = userdata;
+			return 0;
+		}
+	}
+	return -ENOSPC;
+}
+
+void memdb_remove_event_cb(memdb_t *m, memdb_event_cb cb, void *userdata)
+{
+	for (size_t i = 0; i < MEMDB_MAX_LISTENERS; i++) {
+		if (m->listeners[i].cb == cb && m->listeners[i].data == userdata) {
+			m->listeners[i].cb = NULL;
+			m->listeners[i].data = NULL;
+		}
+	}
 }
 
 /* Replace the tree in memory by what the database holds. */

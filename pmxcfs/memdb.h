@@ -83,7 +83,11 @@ typedef void (*memdb_event_cb)(const memdb_event_t *ev, void *userdata);
 int memdb_open(const char *dbpath, const memdb_options_t *opts, memdb_t **ret, char **ret_err);
 memdb_t *memdb_close(memdb_t *mdb); /* NULL-safe, returns NULL */
 
-void memdb_set_event_cb(memdb_t *mdb, memdb_event_cb cb, void *userdata);
+/* Listeners (the filesystem, the IPC watches, later the cluster layer) are
+ * called in the order they were added.  -ENOSPC past MEMDB_MAX_LISTENERS. */
+#define MEMDB_MAX_LISTENERS 4
+int memdb_add_event_cb(memdb_t *mdb, memdb_event_cb cb, void *userdata);
+void memdb_remove_event_cb(memdb_t *mdb, memdb_event_cb cb, void *userdata);
 
 /* --- operations (core.md §2.6) ----------------------------------------- */
 

@@ -1,11 +1,16 @@
 /* SPDX-License-Identifier: AGPL-3.0-or-later */
 /*
- * status.c: start time, node name, quorum, a local cluster log, and the
- * JSON texts of the generated files (see status.h).
+ * status.c: start time, node name, quorum, the cluster log, and the JSON
+ * texts of the generated files (see status.h).
  *
  * Every text is built with json-glib from current data, so names with
  * quotes or control characters come out as valid JSON (the original prints
- * them unescaped).  Key order follows the original's.
+ * them unescaped).  Key order follows the original's.  The one exception to
+ * "current" is the RRD dump, which the original rebuilds at most every
+ * RRD_DUMP_CACHE_SECONDS (cluster.md §3.9), and so do we.
+ *
+ * The cluster log is clog.c's ring; this file adds the daemon's side: the
+ * startup entry, the log lines, and the accessors for replication.
  */
 #define G_LOG_DOMAIN "status"
 #include "config.h"
@@ -13,35 +18,28 @@
 #include <errno.h>
 #include <json-glib/json-glib.h>
 #include <string.h>
+#include <syslog.h>
 #include <time.h>
+#include <unistd.h>
 
+#include "clog.h"
+#include "constants.h"
 #include "status.h"
-
-/* The local cluster log keeps the newest entries up to this count; the
- * replicated 128 KiB ring of the original comes with the status issue. */
-#define CLOG_MAX_ENTRIES 1000
-
-typedef struct clog_entry {
-	uint32_t uid;
-	uint32_t time;
-	uint8_t priority;
-	uint32_t pid;
-	char *node;
-	char *user;
-	char *tag;
-	char *msg;
-} clog_entry_t;
 
 struct status {
 	char *nodename;
 	memdb_t *mdb;
 	uint32_t starttime;
 	bool quorate;
-	GQueue clog; /* newest first */
-	uint32_t clog_uid;
+	clog_t *clog;
+	status_clog_hook_t clog_hook;
+	void *clog_hook_data;
 	GHashTable *kv;  /* key -> kv_value_t (this node's) */
 	GHashTable *rrd; /* key without "rrd/" -> rrd_value_t */
 	char *nodeip;
+	char *rrd_dump;         /* the last dump built, served until it is too old */
+	int64_t rrd_dump_at;    /* clock() when it was built */
+	int64_t (*clock)(void); /* monotonic microseconds */
 };
 
 typedef struct kv_value {
@@ -54,7 +52,6 @@ typedef struct rrd_value {
 	gint64 time; /* monotonic seconds of the update */
 } rrd_value_t;
 
-#define RRD_MAX_AGE    300 /* seconds an RRD update is shown (cluster.md §3.9) */
 #define RRD_MAX_VALUE  4096
 #define NODEIP_MAX_LEN 256
 
@@ -72,14 +69,9 @@ static void rrd_value_free(gpointer p)
 	g_free(v);
 }
 
-static void clog_entry_free(gpointer p)
+static int64_t real_clock(void)
 {
-	clog_entry_t *e = p;
-	g_free(e->node);
-	g_free(e->user);
-	g_free(e->tag);
-	g_free(e->msg);
-	g_free(e);
+	return g_get_monotonic_time();
 }
 
 status_t *status_new(const char *nodename, memdb_t *mdb)
@@ -89,11 +81,13 @@ status_t *status_new(const char *nodename, memdb_t *mdb)
 	st->mdb = mdb;
 	st->starttime = (uint32_t)time(NULL);
 	st->quorate = true;
-	g_queue_init(&st->clog);
+	st->clock = real_clock;
+	st->clog = clog_new(0);
 	st->kv = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, kv_value_free);
 	st->rrd = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, rrd_value_free);
-	status_clog_add(st, nodename, "root", "cluster", (uint32_t)getpid(), 6, st->starttime,
-			"starting cluster log");
+	/* local only: this entry reaches peers with the next state exchange */
+	(void)clog_add(st->clog, nodename, "root", "cluster", (uint32_t)getpid(), LOG_INFO,
+		       st->starttime, "starting cluster log", NULL);
 	return st;
 }
 
@@ -101,7 +95,8 @@ status_t *status_free(status_t *st)
 {
 	if (!st)
 		return NULL;
-	g_queue_clear_full(&st->clog, clog_entry_free);
+	clog_free(st->clog);
+	g_free(st->rrd_dump);
 	g_hash_table_unref(st->kv);
 	g_hash_table_unref(st->rrd);
 	g_free(st->nodeip);
@@ -125,24 +120,73 @@ bool status_quorate(status_t *st)
 	return st->quorate;
 }
 
+void status_set_clock(status_t *st, int64_t (*now_us)(void))
+{
+	st->clock = now_us ? now_us : real_clock;
+}
+
 int status_clog_add(status_t *st, const char *node, const char *user, const char *tag, uint32_t pid,
 		    uint8_t priority, uint32_t time, const char *msg)
 {
-	if (priority > 7)
-		return -EINVAL;
-	clog_entry_t *e = g_new0(clog_entry_t, 1);
-	e->uid = ++st->clog_uid;
-	e->time = time;
-	e->priority = priority;
-	e->pid = pid;
-	e->node = g_utf8_make_valid(node, -1);
-	e->user = g_utf8_make_valid(user, -1);
-	e->tag = g_utf8_make_valid(tag, -1);
-	e->msg = g_utf8_make_valid(msg, -1);
-	g_queue_push_head(&st->clog, e);
-	while (g_queue_get_length(&st->clog) > CLOG_MAX_ENTRIES)
-		clog_entry_free(g_queue_pop_tail(&st->clog));
+	g_autoptr(GBytes) entry = NULL;
+	int r = clog_add(st->clog, node, user, tag, pid, priority, time, msg, &entry);
+	if (r < 0)
+		return r;
+	if (r == 0)
+		g_message("ignore insert of duplicate cluster log");
+	/* sent even when our own filter dropped it, as the original does */
+	if (st->clog_hook)
+		st->clog_hook(st->clog_hook_data, entry);
 	return 0;
+}
+
+void status_set_clog_hook(status_t *st, status_clog_hook_t fn, void *data)
+{
+	st->clog_hook = fn;
+	st->clog_hook_data = data;
+}
+
+int status_clog_receive(status_t *st, const void *data, size_t len)
+{
+	clog_entry_t e;
+	int r = clog_entry_decode(data, len, &e);
+	if (r < 0) {
+		g_warning("cannot parse a cluster log message of %zu bytes: %s, ignoring", len,
+			  g_strerror(-r));
+		return r;
+	}
+	r = clog_insert(st->clog, &e);
+	if (r == 0)
+		g_message("ignore insert of duplicate cluster log");
+	return r;
+}
+
+GBytes *status_clog_state(status_t *st)
+{
+	return clog_state_encode(st->clog);
+}
+
+int status_clog_merge(status_t *st, GBytes *const *states, size_t count, size_t local_index)
+{
+	if (!states || local_index >= count)
+		return -EINVAL;
+	clog_t **logs = g_new0(clog_t *, count);
+	for (size_t i = 0; i < count; i++) {
+		if (i == local_index || !states[i])
+			continue;
+		gsize len;
+		const uint8_t *p = g_bytes_get_data(states[i], &len);
+		int r = clog_state_decode(p, len, &logs[i]);
+		if (r < 0)
+			g_warning("cluster log state %zu of %zu (%zu bytes) is malformed: %s, "
+				  "treating it as missing",
+				  i + 1, count, (size_t)len, g_strerror(-r));
+	}
+	int r = clog_merge(st->clog, logs, count, local_index);
+	for (size_t i = 0; i < count; i++)
+		clog_free(logs[i]);
+	g_free(logs);
+	return r;
 }
 
 /* a string value: NUL-terminated, the NUL its last byte */
@@ -161,7 +205,7 @@ int status_kv_set(status_t *st, const char *key, const void *value, size_t len)
 			return -EINVAL;
 		rrd_value_t *v = g_new0(rrd_value_t, 1);
 		v->data = g_strdup(value);
-		v->time = g_get_monotonic_time() / G_USEC_PER_SEC;
+		v->time = st->clock() / G_USEC_PER_SEC;
 		g_hash_table_replace(st->rrd, g_strdup(key + 4), v);
 		return 0;
 	}
@@ -308,37 +352,21 @@ char *status_vmlist_json(status_t *st)
 
 char *status_clusterlog_json(status_t *st, unsigned max, const char *user)
 {
-	if (max == 0)
-		max = 50;
-	g_autoptr(JsonBuilder) b = json_builder_new();
-	json_builder_begin_object(b);
-	json_builder_set_member_name(b, "data");
-	json_builder_begin_array(b);
-	unsigned n = 0;
-	for (GList *l = st->clog.head; l && n < max; l = l->next) {
-		const clog_entry_t *e = l->data;
-		if (user && strcmp(user, e->user) != 0)
-			continue;
-		json_builder_begin_object(b);
-		member_int(b, "uid", e->uid);
-		member_int(b, "time", e->time);
-		member_int(b, "pri", e->priority);
-		member_str(b, "tag", e->tag);
-		member_int(b, "pid", e->pid);
-		member_str(b, "node", e->node);
-		member_str(b, "user", e->user);
-		member_str(b, "msg", e->msg);
-		json_builder_end_object(b);
-		n++;
-	}
-	json_builder_end_array(b);
-	json_builder_end_object(b);
-	return render(b);
+	return clog_dump_json(st->clog, user, max ? max : CLOG_JSON_DEFAULT_MAX);
 }
 
+/*
+ * The original keeps the dump it built for 2 s (whole seconds of time(),
+ * `now - built < 2`).  We serve it while less than 2 s have passed, counted
+ * in microseconds: never rebuilt sooner than 2 s after the last build, and
+ * an update is in the dump at most 2 s after it arrived, as there.
+ */
 char *status_rrd_text(status_t *st)
 {
-	gint64 now = g_get_monotonic_time() / G_USEC_PER_SEC;
+	int64_t now_us = st->clock();
+	if (st->rrd_dump && now_us - st->rrd_dump_at < RRD_DUMP_CACHE_SECONDS * G_USEC_PER_SEC)
+		return g_strdup(st->rrd_dump);
+	gint64 now = now_us / G_USEC_PER_SEC;
 	GString *out = g_string_new(NULL);
 	GHashTableIter it;
 	gpointer k, val;
@@ -351,5 +379,8 @@ char *status_rrd_text(status_t *st)
 		}
 		g_string_append_printf(out, "%s:%s\n", (const char *)k, v->data);
 	}
-	return g_string_free(out, FALSE);
+	g_free(st->rrd_dump);
+	st->rrd_dump = g_string_free(out, FALSE);
+	st->rrd_dump_at = now_us;
+	return g_strdup(st->rrd_dump);
 }

@@ -6,10 +6,12 @@
  * and the cluster log, and renders the JSON of `.version`, `.members`,
  * `.vmlist` and `.clusterlog` (cluster.md §3.6-§3.10) with the original's
  * structure, escaped by a JSON library.  Texts are built when asked for, so
- * they are always current.
+ * they are always current, except the RRD dump: like the original's it is
+ * rebuilt at most every 2 s (§3.9).
  *
- * This is the local part; the replicated key/value store, RRD data and the
- * cluster log ring of the original come with the status issue.
+ * The cluster log is the original's ring (clog.h); the functions below the
+ * "replication" mark give a replication layer its bytes.  The replicated
+ * key/value store and RRD data of other nodes come with the status issue.
  */
 #pragma once
 
@@ -31,9 +33,32 @@ const char *status_nodename(status_t *st);
 void status_set_quorate(status_t *st, bool quorate);
 bool status_quorate(status_t *st);
 
-/* Add a cluster log entry (priority 0..7, else -EINVAL). */
+/* Add a cluster log entry (priority 0..7, else -EINVAL).  0 also when the
+ * duplicate filter (cluster.md §3.10) dropped it; the hook below sees it. */
 int status_clog_add(status_t *st, const char *node, const char *user, const char *tag, uint32_t pid,
 		    uint8_t priority, uint32_t time, const char *msg);
+
+/* --- cluster log replication (cluster.md §3.3, §3.4, §3.10) --------------
+ *
+ * The hook gets the bytes of every entry status_clog_add packed (the kvstore
+ * LOG payload to send; borrowed for the call); the startup entry is not
+ * passed, the original keeps it local too.  NULL removes the hook. */
+typedef void (*status_clog_hook_t)(void *data, GBytes *entry);
+void status_set_clog_hook(status_t *st, status_clog_hook_t fn, void *data);
+
+/* A LOG payload from a peer: inserted through the duplicate filter.
+ * 1 inserted, 0 dropped as a duplicate, -EINVAL/-EPROTO malformed (logged). */
+int status_clog_receive(status_t *st, const void *data, size_t len);
+
+/* Our STATE payload: the ring, sorted and compacted first (a new reference;
+ * CLOG_DEFAULT_SIZE bytes). */
+GBytes *status_clog_state(status_t *st);
+
+/* After a state exchange: merge the members' states, @count of them in
+ * member order, into our log.  @states[@local_index] stands for our own log
+ * and is not read; NULL or malformed states count as missing (malformed ones
+ * are logged).  Returns the number of entries kept, or -EINVAL. */
+int status_clog_merge(status_t *st, GBytes *const *states, size_t count, size_t local_index);
 
 /* Key/value status (cluster.md §3.2, local part): "rrd/<key>" updates the
  * RRD dump, "nodeip" the node's address, anything else the node's own kv
@@ -50,4 +75,10 @@ char *status_members_json(status_t *st);
 char *status_vmlist_json(status_t *st);
 /* newest @max entries (0 = 50), only those of @user if not NULL */
 char *status_clusterlog_json(status_t *st, unsigned max, const char *user);
+/* "<key>:<data>\n" per RRD entry younger than 300 s, rebuilt at most every
+ * 2 s (the same text in between). */
 char *status_rrd_text(status_t *st);
+
+/* Tests: the monotonic clock, in microseconds, of the RRD data and its
+ * dump cache (NULL = the real one). */
+void status_set_clock(status_t *st, int64_t (*now_us)(void));

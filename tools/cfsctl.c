@@ -5,13 +5,18 @@
  *   cfsctl [--service NAME] [--mount DIR] [--json] COMMAND [ARGS]
  *
  * Exit status: 0 success; 1 usage error; 2 not found; 3 the daemon or the
- * connection failed; 4 permission denied.
+ * connection failed; 4 permission denied; 5 lock not obtained or nothing
+ * changed in time; 6 damaged database.  `lock` exits with its command's
+ * status.
  */
 #include "config.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/wait.h>
 #include <json-glib/json-glib.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -20,8 +25,7 @@
 #include <unistd.h>
 
 #include "cfs.h"
-
-enum { EXIT_USAGE = 1, EXIT_NOTFOUND = 2, EXIT_DAEMON = 3, EXIT_PERM = 4 };
+#include "cfsctl.h"
 
 static const char usage_text[] =
 	"Usage: cfsctl [OPTIONS] COMMAND [ARGS]\n"
@@ -38,18 +42,29 @@ static const char usage_text[] =
 	"  read FILE              a file of the tree, by its path below the mount\n"
 	"  write FILE             write stdin to FILE through the mount (atomically)\n"
 	"  props VMID PROP...     properties of a guest config (VMID 0: all guests)\n"
+	"  lock [--timeout S] NAME -- CMD [ARGS]\n"
+	"                         run CMD holding the cluster lock priv/lock/NAME\n"
+	"  watch [--once] [--timeout MS] PATH\n"
+	"                         print the version of PATH (\"\" or / = the tree)\n"
+	"                         at each change\n"
+	"  backup FILE            copy the database, consistent, while it runs\n"
+	"  verify [FILE]          check the database (or a backup) and its checksums\n"
+	"  restore FILE           put a backup in place (the daemon must be stopped)\n"
 	"\n"
 	"Options:\n"
 	"  --service NAME   IPC service name (default pve2)\n"
-	"  --mount DIR      mount point for write (default /etc/pve)\n"
+	"  --mount DIR      mount point (default /etc/pve)\n"
+	"  --data-dir DIR   the daemon's data directory (default /var/lib/pve-cluster)\n"
 	"  --json           print structured output as JSON\n"
 	"  -h, --help       this text\n"
 	"  -V, --version    the version\n"
 	"\n"
 	"Exit status: 0 success, 1 usage error, 2 not found, 3 daemon or connection\n"
-	"error, 4 permission denied.\n";
+	"error, 4 permission denied, 5 lock not obtained or nothing changed in time,\n"
+	"6 damaged database; lock exits with the status of its command.\n";
 
-static bool opt_json;
+bool cfsctl_json;
+const char *cfsctl_data_dir = "/var/lib/pve-cluster";
 static const char *opt_mount = "/etc/pve";
 
 static int fail(int r, const char *what)
@@ -127,7 +142,7 @@ static int cmd_status(cfs_client_t *h)
 	JsonObject *ids = json_object_get_object_member(og, "ids");
 	guint guests = ids ? json_object_get_size(ids) : 0;
 	bool cluster = json_object_has_member(om, "cluster");
-	if (opt_json) {
+	if (cfsctl_json) {
 		g_autoptr(JsonBuilder) b = json_builder_new();
 		json_builder_begin_object(b);
 		json_builder_set_member_name(b, "nodename");
@@ -170,7 +185,7 @@ static int cmd_log(cfs_client_t *h, int argc, char **argv)
 	int r = cfs_get_cluster_log(h, user, n, &b);
 	if (r < 0)
 		return fail(r, "log");
-	if (opt_json) {
+	if (cfsctl_json) {
 		print_json(b.data, b.len);
 		cfs_buf_free(&b);
 		return 0;
@@ -293,12 +308,99 @@ static int cmd_props(cfs_client_t *h, int argc, char **argv)
 	return 0;
 }
 
+/* the command run under the lock; its exit status is the result */
+static int run_locked(cfs_client_t *h, void *arg)
+{
+	char **cmd = arg;
+	pid_t pid = fork();
+	if (pid < 0)
+		return -errno;
+	if (pid == 0) {
+		execvp(cmd[0], cmd);
+		fprintf(stderr, "cfsctl: lock: cannot run '%s': %s\n", cmd[0], strerror(errno));
+		_exit(127);
+	}
+	int status;
+	while (waitpid(pid, &status, 0) < 0) {
+		if (errno != EINTR)
+			return -errno;
+	}
+	if (WIFSIGNALED(status))
+		return 128 + WTERMSIG(status);
+	return WEXITSTATUS(status);
+}
+
+static int cmd_lock(cfs_client_t *h, int argc, char **argv)
+{
+	int timeout = 10, i = 0;
+	if (i + 1 < argc && strcmp(argv[i], "--timeout") == 0) {
+		timeout = atoi(argv[i + 1]);
+		i += 2;
+	}
+	if (i + 2 >= argc || strcmp(argv[i + 1], "--") != 0) {
+		fprintf(stderr, "cfsctl: lock [--timeout S] NAME -- CMD [ARGS]\n");
+		return EXIT_USAGE;
+	}
+	const char *name = argv[i];
+	int r = cfs_lock(h, name, timeout, run_locked, argv + i + 2);
+	if (r >= 0)
+		return r;
+	fprintf(stderr, "cfsctl: %s\n", cfs_last_error(h)[0] ? cfs_last_error(h) : cfs_strerror(r));
+	if (r == CFS_E_LOCK_TIMEOUT || r == CFS_E_NOQUORUM || r == CFS_E_CMD_TIMEOUT)
+		return EXIT_TIMEOUT;
+	return r == CFS_E_NOT_MOUNTED ? EXIT_DAEMON : fail(r, "lock");
+}
+
+static int cmd_watch(cfs_client_t *h, int argc, char **argv)
+{
+	bool once = false;
+	int timeout = -1, i = 0;
+	for (; i < argc - 1; i++) {
+		if (strcmp(argv[i], "--once") == 0)
+			once = true;
+		else if (strcmp(argv[i], "--timeout") == 0 && i + 1 < argc - 1)
+			timeout = atoi(argv[++i]);
+		else
+			break;
+	}
+	if (i != argc - 1) {
+		fprintf(stderr, "cfsctl: watch [--once] [--timeout MS] PATH\n");
+		return EXIT_USAGE;
+	}
+	const char *path = strcmp(argv[i], "/") == 0 ? "" : argv[i];
+	uint64_t v = 0;
+	int id = cfs_watch_add(h, path, 0, &v);
+	if (id < 0)
+		return fail(id, "watch");
+	if (id > 0)
+		(void)cfs_watch_remove(h, (uint32_t)id);
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	for (;;) {
+		int r = cfs_watch_wait(h, path, &v, timeout);
+		if (r < 0)
+			return fail(r, "watch");
+		if (r == 0)
+			return EXIT_TIMEOUT;
+		if (cfsctl_json)
+			printf("{\"path\": \"%s\", \"version\": %" G_GUINT64_FORMAT "}\n", path,
+			       (guint64)v);
+		else
+			printf("%s %" G_GUINT64_FORMAT "\n", path[0] ? path : "/", (guint64)v);
+		if (once)
+			return 0;
+	}
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option longopts[] = {
-		{"service", required_argument, NULL, 's'}, {"mount", required_argument, NULL, 'm'},
-		{"json", no_argument, NULL, 'j'},          {"help", no_argument, NULL, 'h'},
-		{"version", no_argument, NULL, 'V'},       {NULL, 0, NULL, 0},
+		{"service", required_argument, NULL, 's'},
+		{"mount", required_argument, NULL, 'm'},
+		{"json", no_argument, NULL, 'j'},
+		{"help", no_argument, NULL, 'h'},
+		{"version", no_argument, NULL, 'V'},
+		{"data-dir", required_argument, NULL, 'd'},
+		{NULL, 0, NULL, 0},
 	};
 	cfs_client_opts_t o = {0};
 	int c;
@@ -311,7 +413,10 @@ int main(int argc, char **argv)
 			opt_mount = optarg;
 			break;
 		case 'j':
-			opt_json = true;
+			cfsctl_json = true;
+			break;
+		case 'd':
+			cfsctl_data_dir = optarg;
 			break;
 		case 'h':
 			fputs(usage_text, stdout);
@@ -338,8 +443,16 @@ int main(int argc, char **argv)
 		}
 		return cmd_write(args[0]);
 	}
+	/* the database commands work on files, without the daemon */
+	if (strcmp(cmd, "backup") == 0 && nargs == 1)
+		return cfsctl_backup(args[0]);
+	if (strcmp(cmd, "verify") == 0 && nargs <= 1)
+		return cfsctl_verify(nargs ? args[0] : NULL);
+	if (strcmp(cmd, "restore") == 0 && nargs == 1)
+		return cfsctl_restore(args[0]);
 
 	cfs_client_t *h = NULL;
+	o.base_dir = opt_mount;
 	int r = cfs_client_new(&o, &h);
 	if (r < 0)
 		return fail(r, "libcfs");
@@ -367,6 +480,10 @@ int main(int argc, char **argv)
 		rc = cmd_read(h, args[0]);
 	else if (strcmp(cmd, "props") == 0)
 		rc = cmd_props(h, nargs, args);
+	else if (strcmp(cmd, "lock") == 0)
+		rc = cmd_lock(h, nargs, args);
+	else if (strcmp(cmd, "watch") == 0)
+		rc = cmd_watch(h, nargs, args);
 	else {
 		fprintf(stderr, "cfsctl: unknown command or wrong arguments: %s\n", cmd);
 		fputs(usage_text, stderr);

@@ -120,7 +120,10 @@ def cluster_log(n):
     assert ipc(n, 7, bytes([9, 5, 5]) + b"root\0task\0not logged\0") == (0, b"")
     err, data = ipc(n, 8, struct.pack("<IIII", 0, 0, 0, 0) + b"\0")
     log = json.loads(data)["data"]
-    assert log[0]["user"] == "alice@pam" and log[0]["msg"] == msg.decode(), log[0]
+    # msg as the original stores and shows it (cluster.md §3.10): the quote
+    # reads back, a control character becomes #NNN, a backslash stays
+    shown = 'quote " and \\ backslash and newline#010'
+    assert log[0]["user"] == "alice@pam" and log[0]["msg"] == shown, log[0]
     assert log[0]["pri"] == 5 and log[0]["tag"] == "task" and log[0]["node"] == "testnode1"
     assert log[-1]["msg"] == "starting cluster log"
     assert not [e for e in log if e["msg"] == "not logged"]

@@ -103,10 +103,44 @@ static void test_config_and_token(void)
 	g_assert_cmpint(parse(6, "a.cfg", 5, &q), ==, -EINVAL);
 	g_assert_cmpint(parse(6, "", 0, &q), ==, -EINVAL);
 	g_assert_cmpint(parse(6, "a\0b", 4, &q), ==, -EINVAL);
+	g_assert_cmpint(parse(6, "../x", 5, &q), ==, -EINVAL);
+	g_assert_cmpint(parse(6, "a/../x", 7, &q), ==, -EINVAL);
+	g_assert_cmpint(parse(6, "a/..", 5, &q), ==, -EINVAL);
+	g_assert_cmpint(parse(6, "..", 3, &q), ==, -EINVAL);
+	g_assert_cmpint(parse(6, "a..b/..c", 9, &q), ==, 0);
+	g_assert_cmpint(parse(6, "/a.cfg", 7, &q), ==, 0);
 	g_assert_cmpint(parse(12, "tok", 4, &q), ==, 0);
 	g_assert_cmpint(parse(12, "", 1, &q), ==, -EINVAL);
 	g_assert_cmpint(parse(12, "t\nk", 4, &q), ==, -EINVAL);
 	g_assert_cmpint(parse(12, "tok", 3, &q), ==, -EINVAL);
+}
+
+static void test_watch(void)
+{
+	ipc_request_t q;
+	uint8_t b[8 + 6] = {0x02, 0x01, 0, 0, 0, 0, 0, 0x80, 'a', '.', 'c', 'f', 'g', 0};
+	g_assert_cmpint(parse(CFS_IPC_WATCH, b, sizeof(b), &q), ==, 0);
+	g_assert_cmpuint(q.known, ==, 0x8000000000000102ull);
+	g_assert_cmpstr(q.path, ==, "a.cfg");
+	uint8_t tree[9] = {0};
+	g_assert_cmpint(parse(CFS_IPC_WATCH, tree, sizeof(tree), &q), ==, 0);
+	g_assert_cmpstr(q.path, ==, "");
+	/* every shorter request, and one whose path has no NUL at its end */
+	for (size_t n = 0; n < sizeof(b); n++)
+		g_assert_cmpint(parse(CFS_IPC_WATCH, b, n, &q), ==, -EINVAL);
+	uint8_t up[8 + 5] = {0, 0, 0, 0, 0, 0, 0, 0, '.', '.', '/', 'a', 0};
+	g_assert_cmpint(parse(CFS_IPC_WATCH, up, sizeof(up), &q), ==, -EINVAL);
+	uint8_t two[8 + 4] = {0, 0, 0, 0, 0, 0, 0, 0, 'a', 0, 'b', 0};
+	g_assert_cmpint(parse(CFS_IPC_WATCH, two, sizeof(two), &q), ==, -EINVAL);
+
+	uint8_t id[4] = {7, 0, 0, 1};
+	g_assert_cmpint(parse(CFS_IPC_UNWATCH, id, 4, &q), ==, 0);
+	g_assert_cmpuint(q.watch_id, ==, 0x01000007u);
+	g_assert_cmpint(parse(CFS_IPC_UNWATCH, id, 3, &q), ==, -EINVAL);
+	g_assert_cmpint(parse(CFS_IPC_UNWATCH, b, 5, &q), ==, -EINVAL);
+	/* neighbours of our codes are unknown */
+	g_assert_cmpint(parse(0x10000, NULL, 0, &q), ==, -ECHRNG);
+	g_assert_cmpint(parse(0x10003, NULL, 0, &q), ==, -ECHRNG);
 }
 
 static void test_log(void)
@@ -207,6 +241,7 @@ int main(int argc, char **argv)
 	g_test_add_func("/ipc-proto/status", test_status);
 	g_test_add_func("/ipc-proto/config-and-token", test_config_and_token);
 	g_test_add_func("/ipc-proto/log", test_log);
+	g_test_add_func("/ipc-proto/watch", test_watch);
 	g_test_add_func("/ipc-proto/properties", test_props);
 	g_test_add_func("/ipc-proto/random", test_random);
 	g_test_add_func("/ipc-proto/response-header", test_response_header);

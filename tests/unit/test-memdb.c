@@ -629,7 +629,7 @@ static void ev_cb(const memdb_event_t *ev, void *userdata)
 static void test_events(fx_t *f, gconstpointer d)
 {
 	evlog_t l = {g_string_new(NULL)};
-	memdb_set_event_cb(f->m, ev_cb, &l);
+	g_assert_cmpint(memdb_add_event_cb(f->m, ev_cb, &l), ==, 0);
 	AOK(memdb_mkdir(f->m, "d", 0, 1));    /* inode 2 */
 	AOK(memdb_create(f->m, "d/f", 0, 1)); /* inode 3 */
 	g_assert_cmpint(memdb_write(f->m, "d/f", 0, 1, "x", 1, 0, false), ==, 1);
@@ -641,7 +641,7 @@ static void test_events(fx_t *f, gconstpointer d)
 	g_assert_cmpstr(l.log->str, ==,
 			"add:d:2;add:d/f:3;change:d/f:3;add:g:5;remove:g:5;remove:d/f:3;add:g:3;"
 			"change:g:3;change:g:3;remove:g:3;");
-	memdb_set_event_cb(f->m, NULL, NULL);
+	memdb_remove_event_cb(f->m, ev_cb, &l);
 	g_string_free(l.log, TRUE);
 }
 
@@ -887,11 +887,11 @@ static void test_replace_tree(fx_t *f, gconstpointer d)
 
 	/* the real thing */
 	evlog_t l = {g_string_new(NULL)};
-	memdb_set_event_cb(f->m, ev_cb, &l);
+	g_assert_cmpint(memdb_add_event_cb(f->m, ev_cb, &l), ==, 0);
 	AOK(memdb_replace_tree(f->m, lidx, llen, (db_row_t *)rows->data, rows->len, &err));
 	g_assert_cmpstr(l.log->str, ==, "reload::0;");
 	g_string_free(l.log, TRUE);
-	memdb_set_event_cb(f->m, NULL, NULL);
+	memdb_remove_event_cb(f->m, ev_cb, &l);
 	now_idx = memdb_encode_index(f->m, &len);
 	g_assert_cmpmem(now_idx, len, lidx, llen);
 	g_assert_null(memdb_lookup(f->m, "local-only"));
