@@ -14,7 +14,8 @@
  * - every returned string starts inside the buffer and ends with a NUL
  *   inside it, and lies where the layout of its request code says;
  * - what cluster.md §4.4 requires of each code holds (sizes, vmid range,
- *   property names).
+ *   property names), no path has a ".." component, and the codes of our
+ *   own (WATCH, UNWATCH) keep their layouts.
  *
  * The first bytes also drive ipc_response_header(), whose output must read
  * back as what went in.  A failed check aborts with a message.
@@ -22,6 +23,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -63,6 +65,20 @@ static size_t string_at(const uint8_t *buf, size_t len, const char *s, size_t of
 	return (size_t)(nul - (const uint8_t *)s);
 }
 
+/* no component of @path is ".." */
+static bool no_dotdot(const char *path)
+{
+	for (const char *c = path;; c++) {
+		const char *end = strchr(c, '/');
+		size_t l = end ? (size_t)(end - c) : strlen(c);
+		if (l == 2 && c[0] == '.' && c[1] == '.')
+			return false;
+		if (!end)
+			return true;
+		c = end;
+	}
+}
+
 /* the views of a successful decode, against the layout of its code */
 static void check_request(const uint8_t *buf, size_t len, const ipc_request_t *q)
 {
@@ -91,6 +107,7 @@ static void check_request(const uint8_t *buf, size_t len, const ipc_request_t *q
 		break;
 	case CFS_IPC_GET_CONFIG:
 		CHECK(string_at(buf, len, q->path, h) + 1 == n);
+		CHECK(no_dotdot(q->path));
 		break;
 	case CFS_IPC_LOG_CLUSTER_MSG: {
 		size_t ilen = buf[h + 1], tlen = buf[h + 2];
@@ -126,8 +143,17 @@ static void check_request(const uint8_t *buf, size_t len, const ipc_request_t *q
 		CHECK(memchr(q->token, '\n', l) == NULL);
 		break;
 	}
+	case CFS_IPC_WATCH:
+		CHECK(q->known ==
+		      ((uint64_t)get_u32(buf + h) | (uint64_t)get_u32(buf + h + 4) << 32));
+		CHECK(string_at(buf, len, q->path, h + 8) + 1 == n - 8);
+		CHECK(no_dotdot(q->path));
+		break;
+	case CFS_IPC_UNWATCH:
+		CHECK(n == 4 && q->watch_id == get_u32(buf + h));
+		break;
 	default:
-		CHECK(!"a request code the decoder does not know was accepted");
+		CHECK(!"a request code this target does not know was accepted");
 	}
 	if (q->id == CFS_IPC_GET_GUEST_CONFIG_PROPERTY ||
 	    q->id == CFS_IPC_GET_GUEST_CONFIG_PROPERTIES) {
