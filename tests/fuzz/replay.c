@@ -89,6 +89,10 @@ int main(int argc, char **argv)
 			printf("Bail out! %s is not named fuzz-<name>: name the inputs\n", argv[0]);
 			return 1;
 		}
+		if (!g_file_test(dir, G_FILE_TEST_IS_DIR)) {
+			printf("Bail out! no corpus directory %s (docs/fuzzing.md)\n", dir);
+			return 1;
+		}
 		if (add_inputs(inputs, dir) < 0)
 			return 1;
 	}
