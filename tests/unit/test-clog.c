@@ -683,6 +683,7 @@ static void test_sort_collapses(void)
 	g_assert_cmpint(clog_state_decode(b, size, &cl), ==, 0);
 	g_assert_cmpint(count_entries(cl), ==, 3);
 	g_autoptr(GBytes) st = clog_state_encode(cl);
+	g_assert_nonnull(st);
 	g_autoptr(GPtrArray) w = walk(cl);
 	g_assert_cmpuint(w->len, ==, 2);
 	g_assert_cmpstr(w->pdata[0], ==, "50/node1/1/same");
