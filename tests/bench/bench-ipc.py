@@ -119,6 +119,8 @@ def main():
         dt = time.perf_counter() - t0
         write(node.path("bench-4k.cfg"), b"".join(b"line %04d: %s\n" % (i, b"x" * 54)
                                                    for i in range(64)))
+        write(node.path("storage.cfg"), b"".join(b"dir: s%04d\n\tpath /srv/%s\n\n" % (i, b"y" * 40)
+                                                  for i in range(64)))
         print("pmxcfs (local mode), %d guest configs of %.0f bytes on average "
               "(written in %.1f s), IPC through libcfs" % (args.guests, size / args.guests, dt))
         sys.stdout.flush()
