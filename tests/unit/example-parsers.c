@@ -14,6 +14,17 @@
 
 #define DC_DEFAULT_MAC_PREFIX "BC:24:11"
 
+/* a writer's text into the malloc'ed buffer libcfs frees; @o is consumed */
+static int to_buf(GString *o, cfs_buf_t *raw)
+{
+	raw->len = o->len;
+	raw->data = malloc(o->len + 1);
+	if (raw->data)
+		memcpy(raw->data, o->str, o->len + 1);
+	g_string_free(o, TRUE);
+	return raw->data ? 0 : -ENOMEM;
+}
+
 /* --- datacenter.cfg ------------------------------------------------------ */
 
 typedef enum {
@@ -305,15 +316,7 @@ int dc_write(const char *fullpath, const void *obj, cfs_buf_t *raw, void *ud)
 	}
 	g_string_append_c(o, '\n');
 	g_tree_foreach(c->keys, dump_key, o);
-	raw->len = o->len;
-	raw->data = malloc(o->len + 1);
-	if (!raw->data) {
-		g_string_free(o, TRUE);
-		return -ENOMEM;
-	}
-	memcpy(raw->data, o->str, o->len + 1);
-	g_string_free(o, TRUE);
-	return 0;
+	return to_buf(o, raw);
 }
 
 void dc_free(void *obj, void *ud)
@@ -490,15 +493,7 @@ int sc_write(const char *fullpath, const void *obj, cfs_buf_t *raw, void *ud)
 		}
 		g_string_append_c(o, '\n');
 	}
-	raw->len = o->len;
-	raw->data = malloc(o->len + 1);
-	if (!raw->data) {
-		g_string_free(o, TRUE);
-		return -ENOMEM;
-	}
-	memcpy(raw->data, o->str, o->len + 1);
-	g_string_free(o, TRUE);
-	return 0;
+	return to_buf(o, raw);
 }
 
 void sc_free(void *obj, void *ud)

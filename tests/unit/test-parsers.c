@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "example-parsers.h"
+#include "memdb.h"
 
 static dc_config_t *dc(const char *text)
 {
@@ -195,6 +196,24 @@ static void test_section_errors(void)
 	sc_free(c, NULL);
 }
 
+/* libcfs's observed names are the daemon's counted paths plus the three
+ * guest tags (client.md §4.1): the two lists live apart (the library does
+ * not link the daemon's code), this keeps them equal */
+static void test_observed_list(void)
+{
+	size_t n = 0, tags = 0;
+	for (const char *const *p = cfs_observed_files; *p; p++) {
+		if ((*p)[0] == '/') {
+			tags++;
+			continue;
+		}
+		g_assert_cmpstr(*p, ==, memdb_path_counter_name(n));
+		n++;
+	}
+	g_assert_cmpuint(n, ==, memdb_path_counter_count());
+	g_assert_cmpuint(tags, ==, 3);
+}
+
 int main(int argc, char **argv)
 {
 	g_test_init(&argc, &argv, NULL);
@@ -204,5 +223,6 @@ int main(int argc, char **argv)
 	g_test_add_func("/parsers/datacenter/missing", test_dc_missing);
 	g_test_add_func("/parsers/section-config/storage", test_section_config);
 	g_test_add_func("/parsers/section-config/errors", test_section_errors);
+	g_test_add_func("/parsers/libcfs-observed-list", test_observed_list);
 	return g_test_run();
 }
