@@ -18,28 +18,16 @@
 #include <string.h>
 
 #include "dfsm.h"
+#include "simbus.h"
 
-#define MAX_NODES 8
+#define MAX_NODES SIMBUS_MAX_NODES
 
 typedef struct node node_t;
 
-typedef struct event {
-	bool confchg;
-	uint32_t nodeid, pid; /* sender */
-	GBytes *msg;
-	/* confchg: the new member list */
-	dfsm_member_t members[MAX_NODES];
-	size_t n_members, n_joined;
-	/* who receives it: the members when it was sent */
-	bool to[MAX_NODES];
-} event_t;
-
 typedef struct bus {
-	node_t *nodes[MAX_NODES];
+	simbus_t *sb;
+	node_t *nodes[SIMBUS_MAX_NODES];
 	size_t n;
-	bool member[MAX_NODES];
-	GQueue events;
-	unsigned sent;
 } bus_t;
 
 struct node {
@@ -93,18 +81,7 @@ static int app_send(void *ud, const struct iovec *iov, unsigned n_iov)
 	node_t *n = ud;
 	if (n->fail_send)
 		return -EAGAIN;
-	bus_t *b = n->bus;
-	GByteArray *a = g_byte_array_new();
-	for (unsigned i = 0; i < n_iov; i++)
-		g_byte_array_append(a, iov[i].iov_base, (guint)iov[i].iov_len);
-	event_t *e = g_new0(event_t, 1);
-	e->nodeid = n->nodeid;
-	e->pid = n->pid;
-	e->msg = g_byte_array_free_to_bytes(a);
-	memcpy(e->to, b->member, sizeof(e->to));
-	g_queue_push_tail(&b->events, e);
-	b->sent++;
-	return 0;
+	return simbus_send(n->bus->sb, n->idx, iov, n_iov);
 }
 
 static int app_deliver(void *ud, uint32_t nodeid, uint32_t pid, uint16_t subtype, uint32_t time,
@@ -238,33 +215,26 @@ static bus_t *bus_new(size_t n)
 {
 	bus_t *b = g_new0(bus_t, 1);
 	b->n = n;
-	g_queue_init(&b->events);
+	b->sb = simbus_new(n);
 	for (size_t i = 0; i < n; i++) {
 		node_t *x = g_new0(node_t, 1);
 		x->bus = b;
 		x->idx = i;
-		x->nodeid = (uint32_t)(i + 1);
-		x->pid = 1000 + (uint32_t)i;
+		x->nodeid = simbus_nodeid(i);
+		x->pid = simbus_pid(i);
 		x->table = g_tree_new_full(keycmp, NULL, g_free, g_free);
 		x->updates = g_ptr_array_new_with_free_func(g_free);
 		x->results = g_array_new(FALSE, FALSE, sizeof(int));
 		x->d = dfsm_new(1, x->nodeid, x->pid, &app, x);
+		simbus_attach(b->sb, i, x->d);
 		b->nodes[i] = x;
 	}
 	return b;
 }
 
-static void event_free(gpointer p)
-{
-	event_t *e = p;
-	if (e->msg)
-		g_bytes_unref(e->msg);
-	g_free(e);
-}
-
 static void bus_free(bus_t *b)
 {
-	g_queue_clear_full(&b->events, event_free);
+	simbus_free(b->sb);
 	for (size_t i = 0; i < b->n; i++) {
 		node_t *x = b->nodes[i];
 		dfsm_free(x->d);
@@ -276,54 +246,9 @@ static void bus_free(bus_t *b)
 	g_free(b);
 }
 
-/* a new configuration: @in[i] says who is a member now */
-static void bus_membership(bus_t *b, const bool *in)
-{
-	event_t *e = g_new0(event_t, 1);
-	e->confchg = true;
-	for (size_t i = 0; i < b->n; i++) {
-		if (in[i]) {
-			e->members[e->n_members++] =
-				(dfsm_member_t){b->nodes[i]->nodeid, b->nodes[i]->pid};
-			if (!b->member[i])
-				e->n_joined++;
-		}
-		/* old and new members hear of it */
-		e->to[i] = in[i] || b->member[i];
-		b->member[i] = in[i];
-	}
-	g_queue_push_tail(&b->events, e);
-}
-
-static void bus_run(bus_t *b)
-{
-	event_t *e;
-	unsigned guard = 0;
-	while ((e = g_queue_pop_head(&b->events))) {
-		g_assert_cmpuint(++guard, <, 100000);
-		for (size_t i = 0; i < b->n; i++) {
-			if (!e->to[i])
-				continue;
-			node_t *x = b->nodes[i];
-			if (e->confchg) {
-				dfsm_confchg(x->d, e->members, e->n_members, e->n_joined);
-			} else {
-				gsize len;
-				const uint8_t *m = g_bytes_get_data(e->msg, &len);
-				dfsm_deliver(x->d, e->nodeid, e->pid, m, len);
-			}
-		}
-		event_free(e);
-	}
-}
-
-static void bus_all(bus_t *b, bool on)
-{
-	bool in[MAX_NODES];
-	for (size_t i = 0; i < b->n; i++)
-		in[i] = on;
-	bus_membership(b, in);
-}
+#define bus_membership(b, in) simbus_membership((b)->sb, (in))
+#define bus_run(b)            simbus_run((b)->sb)
+#define bus_all(b, on)        simbus_all((b)->sb, (on))
 
 static void put(node_t *n, const char *kv)
 {
@@ -559,9 +484,9 @@ static void test_verify(void)
 	bus_run(b);
 	assert_converged(b, NULL);
 	/* only the lowest node asks */
-	unsigned before = b->sent;
+	unsigned before = simbus_sent(b->sb);
 	dfsm_verify_tick(b->nodes[1]->d);
-	g_assert_cmpuint(b->sent, ==, before);
+	g_assert_cmpuint(simbus_sent(b->sb), ==, before);
 	dfsm_verify_tick(b->nodes[0]->d);
 	bus_run(b);
 	assert_converged(b, NULL);
