@@ -644,6 +644,12 @@ dfsm_t *dfsm_free(dfsm_t *d)
 	return NULL;
 }
 
+void dfsm_set_error(dfsm_t *d)
+{
+	set_mode(d, DFSM_MODE_ERROR);
+	free_states(d);
+}
+
 dfsm_mode_t dfsm_mode(const dfsm_t *d)
 {
 	return d->mode;

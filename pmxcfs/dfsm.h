@@ -116,6 +116,10 @@ int dfsm_send_state_msg(dfsm_t *d, uint16_t type, const void *payload, size_t le
  * lowest member, synced, and the last round finished. */
 void dfsm_verify_tick(dfsm_t *d);
 
+/* A serious local error (e.g. the database cannot be written): mode
+ * ERROR, which leaves the group for good. */
+void dfsm_set_error(dfsm_t *d);
+
 dfsm_mode_t dfsm_mode(const dfsm_t *d);
 bool dfsm_is_member(const dfsm_t *d);
 uint32_t dfsm_lowest_nodeid(const dfsm_t *d);

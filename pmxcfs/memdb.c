@@ -289,9 +289,13 @@ int memdb_open(const char *dbpath, const memdb_options_t *opts, memdb_t **ret, c
 		goto fail;
 
 	if (!m->tree->had_version_row) {
-		/* a new database starts at version 1 (core.md §2.2) */
+		/* a new database starts at version 1 (core.md §2.2); the row's
+		 * mtime is kept in memory too (the original leaves it 0 there
+		 * until the first change, so its index changes on a restart) */
+		uint32_t now = (uint32_t)time(NULL);
 		m->tree->root->version = 1;
-		r = db_put_version(m->db, 1, 0, (uint32_t)time(NULL));
+		m->tree->root->mtime = now;
+		r = db_put_version(m->db, 1, 0, now);
 		if (r < 0) {
 			*ret_err = g_strdup_printf("'%s': cannot initialise: %s", dbpath,
 						   db_errmsg(m->db));
