@@ -94,33 +94,17 @@ BIND_DIRS = (("etc-corosync", "/etc/corosync"),
              ("var-log-corosync", "/var/log/corosync"),
              ("run", "/run"))
 
-TOP_BUILDDIR = os.environ.get("TOP_BUILDDIR",
-                              os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
-PMXCFS = os.environ.get("PMXCFS", os.path.join(TOP_BUILDDIR, "pmxcfs", "pmxcfs"))
+# the paths, Timeout and wait_for of the single-node harness
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "fs"))
+from harness import PMXCFS, TOP_BUILDDIR, Timeout, wait_for  # noqa: E402,F401
 
 _libc = ctypes.CDLL(None, use_errno=True)
 _PR_SET_PDEATHSIG = 1
 _TEARDOWN_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 
-class Timeout(AssertionError):
-    pass
-
-
 class HarnessError(RuntimeError):
     pass
-
-
-def wait_for(cond, timeout=10.0, what="condition", interval=0.05):
-    """Poll cond() until it returns something true; fail after timeout."""
-    deadline = time.monotonic() + timeout
-    while True:
-        v = cond()
-        if v:
-            return v
-        if time.monotonic() > deadline:
-            raise Timeout("timed out after %.1fs waiting for %s" % (timeout, what))
-        time.sleep(interval)
 
 
 # corosync, ip, nft and nsenter live in sbin, which a user's PATH may lack

@@ -24,6 +24,7 @@ typedef struct node {
 	dcdb_t *db;
 	GHashTable *results; /* count -> result */
 	bool quorate;
+	unsigned verified; /* "data verification successful" lines */
 } node_t;
 
 typedef struct cluster {
@@ -50,10 +51,18 @@ static void h_result(void *ud, uint64_t count, int result)
 	g_hash_table_insert(x->results, g_memdup2(&count, sizeof(count)), GINT_TO_POINTER(result));
 }
 
+static void h_log(void *ud, int level, const char *msg)
+{
+	node_t *x = ud;
+	if (strcmp(msg, "data verification successful") == 0)
+		x->verified++;
+}
+
 static const dcdb_hooks_t hooks = {
 	.send = h_send,
 	.quorate = h_quorate,
 	.result = h_result,
+	.log = h_log,
 };
 
 static void node_start(cluster_t *c, size_t i)
@@ -334,6 +343,12 @@ static void test_locks(void)
 	cluster_free(c);
 }
 
+static void put_u32(uint8_t *p, uint32_t v)
+{
+	for (int i = 0; i < 4; i++)
+		p[i] = (uint8_t)(v >> (8 * i));
+}
+
 static void test_verify_and_bad_messages(void)
 {
 	cluster_t *c = cluster_new(3);
@@ -341,13 +356,31 @@ static void test_verify_and_bad_messages(void)
 	simbus_run(c->sb);
 	op(c, 0, DCDB_MSG_CREATE, "a", NULL, NULL);
 	simbus_run(c->sb);
+	/* the lowest node asks; every node compares with its checksum */
 	dfsm_verify_tick(dcdb_dfsm(c->n[0].db));
 	simbus_run(c->sb);
+	for (size_t i = 0; i < 3; i++)
+		g_assert_cmpuint(c->n[i].verified, ==, 1);
 	assert_converged(c, NULL);
-	/* a change no node can apply: refused alike everywhere, nobody leaves */
+
+	/* a framed change no node can apply (a ".." component; our encoder
+	 * refuses to make one, so the bytes are built here): refused with
+	 * EACCES alike everywhere, nobody leaves, nothing changes */
 	dcdb_msg_t m = {.subtype = DCDB_MSG_CREATE, .path = "a/../b"};
 	g_autoptr(GByteArray) raw = g_byte_array_new();
-	g_assert_cmpint(dcdb_msg_encode(raw, &m), <, 0); /* our encoder refuses it */
+	g_assert_cmpint(dcdb_msg_encode(raw, &m), <, 0);
+	uint8_t up[DCDB_FUSE_HEADER_LEN + 7] = {0};
+	put_u32(up + 8, 7); /* pathlen, with its NUL */
+	memcpy(up + DCDB_FUSE_HEADER_LEN, "a/../b", 7);
+	uint64_t k = 0;
+	g_assert_cmpint(
+		dfsm_send_normal(dcdb_dfsm(c->n[1].db), DCDB_MSG_CREATE, up, sizeof(up), true, &k),
+		==, 0);
+	simbus_run(c->sb);
+	g_assert_cmpint(result(c, 1, k), ==, -EACCES);
+	g_assert_null(memdb_lookup(c->n[0].mdb, "b"));
+	assert_converged(c, NULL);
+
 	/* a malformed payload (not framed): every node leaves, as the original */
 	uint8_t junk[3] = {1, 2, 3};
 	g_assert_cmpint(
