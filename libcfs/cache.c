@@ -267,7 +267,7 @@ static int update_versions(cfs_client_t *h)
 		h->starttime = (uint32_t)start;
 	}
 	h->have_versions = true;
-	g_hash_table_remove_all(h->path_versions);
+	/* the same names on every call: the values change in place */
 	JsonObjectIter it;
 	const char *name;
 	JsonNode *node;
@@ -275,9 +275,12 @@ static int update_versions(cfs_client_t *h)
 	while (json_object_iter_next(&it, &name, &node)) {
 		if (json_node_get_value_type(node) != G_TYPE_INT64)
 			continue;
-		uint64_t *v = g_new(uint64_t, 1);
+		uint64_t *v = g_hash_table_lookup(h->path_versions, name);
+		if (!v) {
+			v = g_new(uint64_t, 1);
+			g_hash_table_insert(h->path_versions, g_strdup(name), v);
+		}
 		*v = (uint64_t)json_node_get_int(node);
-		g_hash_table_replace(h->path_versions, g_strdup(name), v);
 	}
 out:
 	g_object_unref(p);

@@ -33,6 +33,13 @@
 #define DEFAULT_GRACE_MS     10000u
 #define NAME_LEN             256
 
+int64_t cfs_now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 const char *cfs_version(void)
 {
 	return PACKAGE_VERSION;
@@ -93,8 +100,7 @@ void cfs_client_free(cfs_client_t *h)
 
 int cfs_connect(cfs_client_t *h)
 {
-	struct timespec start;
-	clock_gettime(CLOCK_MONOTONIC, &start);
+	int64_t start = cfs_now_ms();
 	for (;;) {
 		h->conn = qb_ipcc_connect(h->service, MAX_MSG);
 		if (h->conn) {
@@ -106,11 +112,7 @@ int cfs_connect(cfs_client_t *h)
 		struct stat st;
 		if (stat(h->restart_flag, &st) < 0)
 			return -err;
-		struct timespec now;
-		clock_gettime(CLOCK_MONOTONIC, &now);
-		long ms = (now.tv_sec - start.tv_sec) * 1000 +
-			  (now.tv_nsec - start.tv_nsec) / 1000000;
-		if (ms >= (long)h->grace_ms)
+		if (cfs_now_ms() - start >= (int64_t)h->grace_ms)
 			return -err;
 		struct timespec nap = {0, 100 * 1000 * 1000};
 		nanosleep(&nap, NULL);

@@ -61,6 +61,8 @@ struct cfs_client {
 };
 
 __attribute__((visibility("hidden"))) int cfs_connect(cfs_client_t *h);
+/* monotonic milliseconds */
+__attribute__((visibility("hidden"))) int64_t cfs_now_ms(void);
 __attribute__((visibility("hidden"))) void cfs_disconnect(cfs_client_t *h);
 __attribute__((visibility("hidden"))) int cfs_cache_init(cfs_client_t *h);
 __attribute__((visibility("hidden"))) void cfs_cache_fini(cfs_client_t *h);

@@ -31,13 +31,6 @@
 
 static __thread int64_t lock_deadline_ms; /* of the callback running on this thread */
 
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static void nap_ms(int64_t ms)
 {
 	struct timespec ts = {(time_t)(ms / 1000), (long)(ms % 1000) * 1000000};
@@ -48,7 +41,7 @@ static void nap_ms(int64_t ms)
 int64_t cfs_lock_remaining_ms(cfs_client_t *h)
 {
 	(void)h;
-	return lock_deadline_ms ? lock_deadline_ms - now_ms() : 0;
+	return lock_deadline_ms ? lock_deadline_ms - cfs_now_ms() : 0;
 }
 
 /* mkdir with the original's back-off; 0 when held */
@@ -103,10 +96,10 @@ int cfs_lock(cfs_client_t *h, const char *lockid, int timeout_s, cfs_locked_fn f
 	}
 
 	int64_t outer = lock_deadline_ms; /* locks nest */
-	lock_deadline_ms = now_ms() + LOCK_CMD_BUDGET_MS;
+	lock_deadline_ms = cfs_now_ms() + LOCK_CMD_BUDGET_MS;
 	(void)cfs_update(h); /* the code under the lock sees the newest versions */
 	r = fn(h, arg);
-	bool late = now_ms() > lock_deadline_ms;
+	bool late = cfs_now_ms() > lock_deadline_ms;
 	lock_deadline_ms = outer;
 
 	if (rmdir(dir) < 0 && errno != ENOENT && r >= 0) {

@@ -109,18 +109,11 @@ int cfs_watch_read(cfs_client_t *h, int timeout_ms, cfs_watch_event_t *ev)
 	return 1;
 }
 
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 int cfs_watch_wait(cfs_client_t *h, const char *path, uint64_t *version, int timeout_ms)
 {
 	if (!h || !version)
 		return -EINVAL;
-	int64_t deadline = timeout_ms < 0 ? -1 : now_ms() + timeout_ms;
+	int64_t deadline = timeout_ms < 0 ? -1 : cfs_now_ms() + timeout_ms;
 	for (;;) {
 		uint64_t now;
 		int id = cfs_watch_add(h, path, *version, &now);
@@ -133,7 +126,7 @@ int cfs_watch_wait(cfs_client_t *h, const char *path, uint64_t *version, int tim
 		for (;;) {
 			int wait = -1;
 			if (deadline >= 0) {
-				int64_t left = deadline - now_ms();
+				int64_t left = deadline - cfs_now_ms();
 				wait = left > 0 ? (int)left : 0;
 			}
 			cfs_watch_event_t ev;
@@ -152,7 +145,7 @@ int cfs_watch_wait(cfs_client_t *h, const char *path, uint64_t *version, int tim
 			}
 			/* a notice of an earlier, abandoned watch */
 		}
-		if (deadline >= 0 && now_ms() >= deadline)
+		if (deadline >= 0 && cfs_now_ms() >= deadline)
 			return 0;
 	}
 }
