@@ -154,9 +154,13 @@ int cfs_file_version(cfs_client_t *h, const char *name, uint64_t *version);
  * unknown or 0, or it differs from the cached one (client.md §4.4). */
 int cfs_read_file(cfs_client_t *h, const char *name, cfs_obj_t **obj);
 /* Run the writer and write the result atomically through the mount:
- * "<name>.tmp.<pid>" (O_EXCL), then rename over @name.  The cache entry is
- * dropped first.  No lock is taken: wrap read-modify-write in cfs_lock. */
+ * "<name>.tmp.<pid>.<n>" (O_EXCL), then rename over @name.  The cache entry
+ * is marked stale first (the next read fetches and parses).  No lock is
+ * taken: wrap read-modify-write in cfs_lock. */
 int cfs_write_file(cfs_client_t *h, const char *name, const void *obj);
+/* Write @len bytes to @path below the mount, atomically as cfs_write_file
+ * does, without the registry (the counterpart of cfs_get_config). */
+int cfs_write_config(cfs_client_t *h, const char *path, const void *data, size_t len);
 
 /* --- cluster locks (client.md §5) ----------------------------------------- */
 

@@ -172,13 +172,12 @@ static void cache_entry_free(gpointer p)
 	g_free(e);
 }
 
-int cfs_cache_init(cfs_client_t *h)
+void cfs_cache_init(cfs_client_t *h)
 {
 	h->path_versions = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
 	h->guests = g_hash_table_new_full(g_direct_hash, g_direct_equal, NULL, g_free);
 	h->registry = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
 	h->cache = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, cache_entry_free);
-	return 0;
 }
 
 void cfs_cache_fini(cfs_client_t *h)
@@ -385,7 +384,7 @@ const char *cfs_guest_list_json(cfs_client_t *h)
 
 /* --- the registry --------------------------------------------------------- */
 
-static bool observed(const char *name)
+bool cfs_observed(const char *name)
 {
 	for (const char *const *n = cfs_observed_files; *n; n++) {
 		if (strcmp(*n, name) == 0)
@@ -398,7 +397,7 @@ int cfs_register_file(cfs_client_t *h, const char *name, const cfs_file_ops_t *o
 {
 	if (!h || !name || !name[0] || !ops || !ops->parse)
 		return -EINVAL;
-	if (!(flags & CFS_REGISTER_ANY_NAME) && !observed(name)) {
+	if (!(flags & CFS_REGISTER_ANY_NAME) && !cfs_observed(name)) {
 		cfs_set_error(h, "unknown file '%s'", name);
 		return CFS_E_UNKNOWN_FILE;
 	}
@@ -539,10 +538,15 @@ static int write_all(int fd, const char *d, size_t n)
 }
 
 /* PVE::Tools::file_set_contents: a temporary file, then rename */
-static int write_atomic(cfs_client_t *h, const char *name, const char *data, size_t len)
+int cfs_write_config(cfs_client_t *h, const char *name, const void *data, size_t len)
 {
+	if (!h || !name || !name[0] || (len && !data))
+		return -EINVAL;
 	g_autofree char *full = g_build_filename(h->base_dir, name, NULL);
-	g_autofree char *tmp = g_strdup_printf("%s.tmp.%ld", full, (long)getpid());
+	/* pid and a counter: handles of several threads never share one */
+	static gint serial;
+	g_autofree char *tmp = g_strdup_printf("%s.tmp.%ld.%d", full, (long)getpid(),
+					       g_atomic_int_add(&serial, 1));
 	int fd = -1;
 	for (int tries = 0; tries < 3 && fd < 0; tries++) {
 		fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
@@ -594,7 +598,7 @@ int cfs_write_file(cfs_client_t *h, const char *name, const void *obj)
 	cache_entry_t *e = g_hash_table_lookup(h->cache, name);
 	if (e)
 		e->have_version = false;
-	r = write_atomic(h, name, raw.data ? raw.data : "", raw.len);
+	r = cfs_write_config(h, name, raw.data, raw.len);
 	cfs_buf_free(&raw);
 	return r;
 }

@@ -68,7 +68,8 @@ int cfs_client_new(const cfs_client_opts_t *opts, cfs_client_t **ret)
 	h->grace_ms = opts && opts->restart_grace_ms ? opts->restart_grace_ms : DEFAULT_GRACE_MS;
 	h->timeout_ms = opts && opts->timeout_ms > 0 ? opts->timeout_ms : -1;
 	h->rbuf = malloc(MAX_MSG);
-	if (!h->service || !h->restart_flag || !h->base_dir || !h->rbuf || cfs_cache_init(h) < 0) {
+	cfs_cache_init(h);
+	if (!h->service || !h->restart_flag || !h->base_dir || !h->rbuf) {
 		cfs_client_free(h);
 		return -ENOMEM;
 	}
@@ -154,11 +155,19 @@ static int send_once(cfs_client_t *h, int32_t op, const void *req, size_t req_le
 	return 0;
 }
 
-/* a daemon error (an errno the server chose) or a transport failure? */
-static bool transport_error(int r)
+/* the connection is gone: the request did not reach the daemon or its
+ * reply cannot come, so one resend on a new connection is safe */
+static bool connection_lost(int r)
 {
-	return r == -ENOTCONN || r == -ECONNRESET || r == -EPIPE || r == -ESHUTDOWN ||
-	       r == -EAGAIN || r == -ETIMEDOUT || r == -EBADMSG;
+	return r == -ENOTCONN || r == -ECONNRESET || r == -EPIPE || r == -ESHUTDOWN;
+}
+
+/* no usable reply on a live connection (a time-out, a malformed reply):
+ * the request may have run, so it is not sent again, but a late reply
+ * must not be taken for the next request's */
+static bool reply_lost(int r)
+{
+	return r == -ETIMEDOUT || r == -EAGAIN || r == -EBADMSG;
 }
 
 int cfs_ipc_call(cfs_client_t *h, int32_t op, const void *req, size_t req_len, cfs_buf_t *reply)
@@ -172,12 +181,12 @@ int cfs_ipc_call(cfs_client_t *h, int32_t op, const void *req, size_t req_len, c
 	int r = send_once(h, op, req, req_len, reply);
 	if (r == -ECHRNG && op > 0xffff)
 		return -EOPNOTSUPP; /* a daemon without our extensions */
-	if (r < 0 && transport_error(r)) {
+	if (r < 0 && connection_lost(r)) {
 		cfs_disconnect(h);
 		r = send_once(h, op, req, req_len, reply);
-		if (r < 0 && transport_error(r))
-			cfs_disconnect(h);
 	}
+	if (r < 0 && (connection_lost(r) || reply_lost(r)))
+		cfs_disconnect(h);
 	return r;
 }
 

@@ -56,6 +56,9 @@ struct cfs_client {
 	GHashTable *cache;    /* file name -> cache_entry_t */
 	char *last_error;
 
+	/* lock.c: the end of the 60 s budget of the running callback (0: none) */
+	int64_t lock_deadline_ms;
+
 	/* watch.c */
 	uint64_t watch_gen; /* conn_gen when the watches were added */
 };
@@ -64,7 +67,9 @@ __attribute__((visibility("hidden"))) int cfs_connect(cfs_client_t *h);
 /* monotonic milliseconds */
 __attribute__((visibility("hidden"))) int64_t cfs_now_ms(void);
 __attribute__((visibility("hidden"))) void cfs_disconnect(cfs_client_t *h);
-__attribute__((visibility("hidden"))) int cfs_cache_init(cfs_client_t *h);
+__attribute__((visibility("hidden"))) void cfs_cache_init(cfs_client_t *h);
+/* @name is one of cfs_observed_files (a path or a guest tag) */
+__attribute__((visibility("hidden"))) bool cfs_observed(const char *name);
 __attribute__((visibility("hidden"))) void cfs_cache_fini(cfs_client_t *h);
 __attribute__((visibility("hidden"))) void cfs_set_error(cfs_client_t *h, const char *fmt, ...)
 	G_GNUC_PRINTF(2, 3);

@@ -29,8 +29,6 @@
 #define LOCK_CMD_BUDGET_MS   60000 /* half of the 120 s lock lifetime */
 #define LOCK_ID_MAX          255
 
-static __thread int64_t lock_deadline_ms; /* of the callback running on this thread */
-
 static void nap_ms(int64_t ms)
 {
 	struct timespec ts = {(time_t)(ms / 1000), (long)(ms % 1000) * 1000000};
@@ -40,8 +38,7 @@ static void nap_ms(int64_t ms)
 
 int64_t cfs_lock_remaining_ms(cfs_client_t *h)
 {
-	(void)h;
-	return lock_deadline_ms ? lock_deadline_ms - cfs_now_ms() : 0;
+	return h && h->lock_deadline_ms ? h->lock_deadline_ms - cfs_now_ms() : 0;
 }
 
 /* mkdir with the original's back-off; 0 when held */
@@ -78,12 +75,15 @@ int cfs_lock(cfs_client_t *h, const char *lockid, int timeout_s, cfs_locked_fn f
 	snprintf(locks, sizeof(locks), "%s/priv/lock", h->base_dir);
 	snprintf(dir, sizeof(dir), "%s/%s", locks, lockid);
 
-	/* as make_path: priv may be missing on a new tree */
-	char priv[4096 + 8];
-	snprintf(priv, sizeof(priv), "%s/priv", h->base_dir);
-	(void)mkdir(priv, 0700);
-	(void)mkdir(locks, 0755);
+	/* as make_path: priv and priv/lock may be missing on a new tree;
+	 * each try is a round trip through the mount, so only when needed */
 	struct stat st;
+	if (stat(locks, &st) < 0 && errno == ENOENT) {
+		char priv[4096 + 8];
+		snprintf(priv, sizeof(priv), "%s/priv", h->base_dir);
+		(void)mkdir(priv, 0700);
+		(void)mkdir(locks, 0755);
+	}
 	if (stat(locks, &st) < 0 || !S_ISDIR(st.st_mode)) {
 		cfs_set_error(h, "cfs-lock '%s' error: %s", lockid,
 			      cfs_strerror(CFS_E_NOT_MOUNTED));
@@ -95,12 +95,12 @@ int cfs_lock(cfs_client_t *h, const char *lockid, int timeout_s, cfs_locked_fn f
 		return r;
 	}
 
-	int64_t outer = lock_deadline_ms; /* locks nest */
-	lock_deadline_ms = cfs_now_ms() + LOCK_CMD_BUDGET_MS;
+	int64_t outer = h->lock_deadline_ms; /* locks nest */
+	h->lock_deadline_ms = cfs_now_ms() + LOCK_CMD_BUDGET_MS;
 	(void)cfs_update(h); /* the code under the lock sees the newest versions */
 	r = fn(h, arg);
-	bool late = cfs_now_ms() > lock_deadline_ms;
-	lock_deadline_ms = outer;
+	bool late = cfs_now_ms() > h->lock_deadline_ms;
+	h->lock_deadline_ms = outer;
 
 	if (rmdir(dir) < 0 && errno != ENOENT && r >= 0) {
 		r = -errno;
@@ -131,12 +131,7 @@ int cfs_lock_file(cfs_client_t *h, const char *filename, int timeout_s, cfs_lock
 {
 	if (!h || !filename)
 		return -EINVAL;
-	bool known = false;
-	for (const char *const *n = cfs_observed_files; *n; n++) {
-		if ((*n)[0] != '/' && strcmp(*n, filename) == 0)
-			known = true;
-	}
-	if (!known) {
+	if (filename[0] == '/' || !cfs_observed(filename)) {
 		cfs_set_error(h, "cfs_lock_file: unknown file '%s'", filename);
 		return CFS_E_UNKNOWN_FILE;
 	}

@@ -41,7 +41,6 @@ int cfs_watch_add(cfs_client_t *h, const char *path, uint64_t known, uint64_t *c
 		req[i] = (uint8_t)(known >> (8 * i));
 	memcpy(req + 8, path, pl);
 	cfs_buf_t b = {0};
-	uint64_t gen = h->conn_gen;
 	int r = cfs_ipc_call(h, OP_WATCH, req, 8 + pl, &b);
 	if (r < 0)
 		return r;
@@ -53,9 +52,9 @@ int cfs_watch_add(cfs_client_t *h, const char *path, uint64_t known, uint64_t *c
 	if (current)
 		*current = get_u64((const uint8_t *)b.data + 4);
 	cfs_buf_free(&b);
-	/* watches live on one connection: a new one starts a new set */
-	if (h->conn_gen != gen || h->watch_gen == 0)
-		h->watch_gen = h->conn_gen;
+	/* watches live on the connection they were made on; reads on an
+	 * older one report -ENOTCONN */
+	h->watch_gen = h->conn_gen;
 	return (int)(id & 0x7fffffff);
 }
 

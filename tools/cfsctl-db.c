@@ -130,9 +130,20 @@ static int self_contained(const char *path, char **err)
 static void print_summary(const char *what, const db_summary_t *s)
 {
 	if (cfsctl_json) {
-		printf("{\"file\": \"%s\", \"version\": %" G_GUINT64_FORMAT ", \"entries\": %zu, "
-		       "\"bytes\": %" G_GUINT64_FORMAT ", \"checksum\": \"%s\"}\n",
-		       what, s->version, s->entries, s->bytes, s->checksum);
+		g_autoptr(JsonBuilder) b = json_builder_new();
+		json_builder_begin_object(b);
+		json_builder_set_member_name(b, "file");
+		json_builder_add_string_value(b, what);
+		json_builder_set_member_name(b, "version");
+		json_builder_add_int_value(b, (gint64)s->version);
+		json_builder_set_member_name(b, "entries");
+		json_builder_add_int_value(b, (gint64)s->entries);
+		json_builder_set_member_name(b, "bytes");
+		json_builder_add_int_value(b, (gint64)s->bytes);
+		json_builder_set_member_name(b, "checksum");
+		json_builder_add_string_value(b, s->checksum);
+		json_builder_end_object(b);
+		cfsctl_print_builder(b);
 	} else {
 		printf("%s: ok\nversion:   %" G_GUINT64_FORMAT "\nentries:   %zu\n"
 		       "bytes:     %" G_GUINT64_FORMAT "\nchecksum:  %s\n",
@@ -157,8 +168,9 @@ int cfsctl_backup(const char *file)
 	g_autofree char *tmp = g_strdup_printf("%s.tmp.%d", file, (int)getpid());
 	g_autofree char *err = NULL;
 	if (access(src, R_OK) < 0) {
-		fprintf(stderr, "cfsctl: backup: '%s': %s\n", src, g_strerror(errno));
-		return errno == ENOENT ? EXIT_NOTFOUND : EXIT_PERM;
+		int e = errno;
+		fprintf(stderr, "cfsctl: backup: '%s': %s\n", src, g_strerror(e));
+		return e == ENOENT ? EXIT_NOTFOUND : EXIT_PERM;
 	}
 	(void)unlink(tmp);
 	db_summary_t sum;
@@ -199,10 +211,10 @@ int cfsctl_verify(const char *file)
 		r = check(tmp, &sum, &err);
 	(void)unlink(tmp);
 	(void)g_rmdir(dir);
-	if (r == -ENOENT)
-		return fprintf(stderr, "cfsctl: verify: %s\n", err), EXIT_NOTFOUND;
-	if (r < 0)
-		return fprintf(stderr, "cfsctl: verify: %s\n", err), EXIT_DAMAGED;
+	if (r < 0) {
+		fprintf(stderr, "cfsctl: verify: %s\n", err);
+		return r == -ENOENT ? EXIT_NOTFOUND : r == -EACCES ? EXIT_PERM : EXIT_DAMAGED;
+	}
 	print_summary(src, &sum);
 	return 0;
 }
@@ -234,13 +246,27 @@ int cfsctl_restore(const char *file)
 		rc = EXIT_DAMAGED;
 		goto out;
 	}
-	/* the database replaced: its WAL merged, then kept beside it */
+	/* the database replaced: its WAL merged (or nothing happens), then
+	 * kept beside it */
 	if (access(dst, F_OK) == 0) {
 		sqlite3 *db = NULL;
-		if (sqlite3_open_v2(dst, &db, SQLITE_OPEN_READWRITE, NULL) == SQLITE_OK)
-			(void)sqlite3_exec(db, "PRAGMA wal_checkpoint(TRUNCATE);", NULL, NULL,
-					   NULL);
+		char *e = NULL;
+		int rc_open = sqlite3_open_v2(dst, &db, SQLITE_OPEN_READWRITE, NULL);
+		int rc_ck = rc_open == SQLITE_OK
+				    ? sqlite3_exec(db, "PRAGMA wal_checkpoint(TRUNCATE);", NULL,
+						   NULL, &e)
+				    : rc_open;
+		if (rc_ck != SQLITE_OK)
+			fprintf(stderr,
+				"cfsctl: restore: cannot merge the write-ahead log of '%s' (%s); "
+				"nothing changed\n",
+				dst, e ? e : sqlite3_errstr(rc_ck));
+		sqlite3_free(e);
 		sqlite3_close(db);
+		if (rc_ck != SQLITE_OK) {
+			rc = EXIT_DAEMON;
+			goto out;
+		}
 		g_autofree char *keep = g_strdup_printf("%s.before-restore", dst);
 		if (rename(dst, keep) < 0) {
 			fprintf(stderr, "cfsctl: restore: cannot keep '%s': %s\n", dst,

@@ -12,10 +12,7 @@
 #include "config.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <getopt.h>
-#include <poll.h>
-#include <signal.h>
 #include <sys/wait.h>
 #include <json-glib/json-glib.h>
 #include <stdbool.h>
@@ -69,7 +66,7 @@ static const char *opt_mount = "/etc/pve";
 
 static int fail(int r, const char *what)
 {
-	fprintf(stderr, "cfsctl: %s: %s\n", what, strerror(-r));
+	fprintf(stderr, "cfsctl: %s: %s\n", what, cfs_strerror(r));
 	if (r == -ENOENT)
 		return EXIT_NOTFOUND;
 	if (r == -EPERM || r == -EACCES)
@@ -77,8 +74,19 @@ static int fail(int r, const char *what)
 	return EXIT_DAEMON;
 }
 
+void cfsctl_print_builder(JsonBuilder *b)
+{
+	g_autoptr(JsonNode) root = json_builder_get_root(b);
+	g_autoptr(JsonGenerator) gen = json_generator_new();
+	json_generator_set_root(gen, root);
+	g_autofree char *out = json_generator_to_data(gen, NULL);
+	printf("%s\n", out);
+}
+
 static void print_json(const char *text, size_t len)
 {
+	if (!text)
+		text = ""; /* an empty reply */
 	/* pretty-printed through the parser, so the output is valid JSON */
 	g_autoptr(JsonParser) p = json_parser_new();
 	if (!json_parser_load_from_data(p, text, (gssize)len, NULL)) {
@@ -105,7 +113,7 @@ static int cmd_json_call(cfs_client_t *h, int (*fn)(cfs_client_t *, cfs_buf_t *)
 	int r = fn(h, &b);
 	if (r < 0)
 		return fail(r, what);
-	print_json(b.data ? b.data : "", b.len);
+	print_json(b.data, b.len);
 	cfs_buf_free(&b);
 	return 0;
 }
@@ -154,11 +162,7 @@ static int cmd_status(cfs_client_t *h)
 		json_builder_set_member_name(b, "guests");
 		json_builder_add_int_value(b, guests);
 		json_builder_end_object(b);
-		g_autoptr(JsonNode) root = json_builder_get_root(b);
-		g_autoptr(JsonGenerator) gen = json_generator_new();
-		json_generator_set_root(gen, root);
-		g_autofree char *out = json_generator_to_data(gen, NULL);
-		printf("%s\n", out);
+		cfsctl_print_builder(b);
 	} else {
 		printf("node:      %s\nstarted:   %" G_GINT64_FORMAT
 		       "\nmode:      %s\nguests:    %u\n",
@@ -255,40 +259,17 @@ static int cmd_read(cfs_client_t *h, const char *path)
 	return 0;
 }
 
-/* stdin to <mount>/<path>: a temporary file in the same directory, then
- * rename, so readers see the old or the new content, never a part */
-static int cmd_write(const char *path)
+/* stdin to <mount>/<path>, atomically (cfs_write_config: a temporary
+ * file, then rename), so readers see the old or the new content */
+static int cmd_write(cfs_client_t *h, const char *path)
 {
-	GByteArray *in = g_byte_array_new();
+	g_autoptr(GByteArray) in = g_byte_array_new();
 	char buf[65536];
 	size_t n;
 	while ((n = fread(buf, 1, sizeof(buf), stdin)) > 0)
 		g_byte_array_append(in, (guint8 *)buf, (guint)n);
-	g_autofree char *dst = g_build_filename(opt_mount, path, NULL);
-	g_autofree char *tmp = g_strdup_printf("%s.tmp.%d", dst, (int)getpid());
-	int rc = 0;
-	int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0640);
-	if (fd < 0) {
-		rc = fail(-errno, tmp);
-	} else {
-		size_t off = 0;
-		while (off < in->len) {
-			ssize_t w = write(fd, in->data + off, in->len - off);
-			if (w < 0) {
-				rc = fail(-errno, tmp);
-				break;
-			}
-			off += (size_t)w;
-		}
-		if (close(fd) < 0 && rc == 0)
-			rc = fail(-errno, tmp);
-		if (rc == 0 && rename(tmp, dst) < 0)
-			rc = fail(-errno, dst);
-		if (rc != 0)
-			(void)unlink(tmp);
-	}
-	g_byte_array_unref(in);
-	return rc;
+	int r = cfs_write_config(h, path, in->data, in->len);
+	return r < 0 ? fail(r, path) : 0;
 }
 
 static int cmd_props(cfs_client_t *h, int argc, char **argv)
@@ -345,10 +326,15 @@ static int cmd_lock(cfs_client_t *h, int argc, char **argv)
 	int r = cfs_lock(h, name, timeout, run_locked, argv + i + 2);
 	if (r >= 0)
 		return r;
-	fprintf(stderr, "cfsctl: %s\n", cfs_last_error(h)[0] ? cfs_last_error(h) : cfs_strerror(r));
+	if (cfs_last_error(h)[0])
+		fprintf(stderr, "cfsctl: %s\n", cfs_last_error(h));
+	else
+		fprintf(stderr, "cfsctl: lock: %s\n", cfs_strerror(r));
 	if (r == CFS_E_LOCK_TIMEOUT || r == CFS_E_NOQUORUM || r == CFS_E_CMD_TIMEOUT)
 		return EXIT_TIMEOUT;
-	return r == CFS_E_NOT_MOUNTED ? EXIT_DAEMON : fail(r, "lock");
+	if (r == -ENOENT)
+		return EXIT_NOTFOUND;
+	return r == -EPERM || r == -EACCES ? EXIT_PERM : EXIT_DAEMON;
 }
 
 static int cmd_watch(cfs_client_t *h, int argc, char **argv)
@@ -381,10 +367,16 @@ static int cmd_watch(cfs_client_t *h, int argc, char **argv)
 			return fail(r, "watch");
 		if (r == 0)
 			return EXIT_TIMEOUT;
-		if (cfsctl_json)
-			printf("{\"path\": \"%s\", \"version\": %" G_GUINT64_FORMAT "}\n", path,
-			       (guint64)v);
-		else
+		if (cfsctl_json) {
+			g_autoptr(JsonBuilder) b = json_builder_new();
+			json_builder_begin_object(b);
+			json_builder_set_member_name(b, "path");
+			json_builder_add_string_value(b, path);
+			json_builder_set_member_name(b, "version");
+			json_builder_add_int_value(b, (gint64)v);
+			json_builder_end_object(b);
+			cfsctl_print_builder(b);
+		} else
 			printf("%s %" G_GUINT64_FORMAT "\n", path[0] ? path : "/", (guint64)v);
 		if (once)
 			return 0;
@@ -436,13 +428,6 @@ int main(int argc, char **argv)
 	const char *cmd = argv[optind];
 	int nargs = argc - optind - 1;
 	char **args = argv + optind + 1;
-	if (strcmp(cmd, "write") == 0) {
-		if (nargs != 1) {
-			fputs(usage_text, stderr);
-			return EXIT_USAGE;
-		}
-		return cmd_write(args[0]);
-	}
 	/* the database commands work on files, without the daemon */
 	if (strcmp(cmd, "backup") == 0 && nargs == 1)
 		return cfsctl_backup(args[0]);
@@ -478,6 +463,8 @@ int main(int argc, char **argv)
 		cfs_buf_free(&b);
 	} else if (strcmp(cmd, "read") == 0 && nargs == 1)
 		rc = cmd_read(h, args[0]);
+	else if (strcmp(cmd, "write") == 0 && nargs == 1)
+		rc = cmd_write(h, args[0]);
 	else if (strcmp(cmd, "props") == 0)
 		rc = cmd_props(h, nargs, args);
 	else if (strcmp(cmd, "lock") == 0)

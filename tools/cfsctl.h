@@ -15,7 +15,12 @@ enum {
 	EXIT_DAMAGED = 6,  /* verify/restore: the database is damaged */
 };
 
+#include <json-glib/json-glib.h>
+
 extern bool cfsctl_json;
+
+/* Print the object built in @b as one line of JSON (escaped by json-glib). */
+void cfsctl_print_builder(JsonBuilder *b);
 extern const char *cfsctl_data_dir;
 
 int cfsctl_backup(const char *file);

@@ -96,7 +96,7 @@ BIND_DIRS = (("etc-corosync", "/etc/corosync"),
 
 # the paths, Timeout and wait_for of the single-node harness
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "fs"))
-from harness import PMXCFS, TOP_BUILDDIR, Timeout, wait_for  # noqa: E402,F401
+from harness import PMXCFS, Timeout, wait_for  # noqa: E402,F401
 
 _libc = ctypes.CDLL(None, use_errno=True)
 _PR_SET_PDEATHSIG = 1
@@ -406,7 +406,7 @@ def _install_handlers():
             if signal.getsignal(sig) in (signal.SIG_DFL, None):
                 signal.signal(sig, _on_signal)
         if signal.getsignal(signal.SIGINT) is signal.SIG_DFL:
-            signal.send(signal.SIGINT, signal.default_int_handler)
+            signal.signal(signal.SIGINT, signal.default_int_handler)
     except ValueError:      # not the main thread: rely on atexit and `with`
         return
     atexit.register(_close_all)

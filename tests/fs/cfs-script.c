@@ -15,6 +15,7 @@
  *   watch PATH KNOWN TIMEOUT_MS -> "rc=<n> version=<n>"
  *   watchadd PATH KNOWN         -> "rc=<id> version=<n>"
  *   watchread TIMEOUT_MS        -> "rc=<n> id=<n> version=<n>"
+ *   watchremove ID              -> "rc=<n>"
  *   starttime                   -> "starttime=<n>"
  *
  * Usage: cfs-script SERVICE MOUNT
@@ -70,9 +71,7 @@ static int sc_parse_counted(const char *fullpath, const char *raw, size_t len, i
 
 static int64_t now_ms(void)
 {
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	return g_get_monotonic_time() / 1000;
 }
 
 static int hold(cfs_client_t *h, void *arg)
@@ -138,6 +137,8 @@ int main(int argc, char **argv)
 				ops = (cfs_file_ops_t){dc_parse_counted, dc_write, dc_free, NULL};
 			else if (strcmp(kind, "section") == 0)
 				ops = (cfs_file_ops_t){sc_parse_counted, sc_write, sc_free, NULL};
+			else if (strcmp(kind, "ro") == 0) /* read-only, as corosync.conf */
+				ops = (cfs_file_ops_t){raw_parse, NULL, raw_free, NULL};
 			int r = cfs_register_file(h, a[1], &ops, 0);
 			if (r == 0)
 				g_hash_table_replace(kinds, g_strdup(a[1]), g_strdup(kind));
@@ -146,8 +147,11 @@ int main(int argc, char **argv)
 			cfs_obj_t *o = NULL;
 			int r = cfs_read_file(h, a[1], &o);
 			const char *kind = g_hash_table_lookup(kinds, a[1]);
-			if (!kind && strstr(a[1], "/qemu-server/"))
-				kind = g_hash_table_lookup(kinds, "/qemu-server/");
+			static const char *const tags[] = {"/qemu-server/", "/lxc/", "/openvz/"};
+			for (size_t t = 0; !kind && t < G_N_ELEMENTS(tags); t++) {
+				if (strstr(a[1], tags[t]))
+					kind = g_hash_table_lookup(kinds, tags[t]);
+			}
 			g_autofree char *t = r == 0 ? describe(kind ? kind : "raw", cfs_obj_get(o))
 						    : g_strdup("");
 			printf("rc=%d parses=%u requests=%llu text=%s\n", r, parses,
@@ -194,6 +198,8 @@ int main(int argc, char **argv)
 			int r = cfs_watch_add(h, a[1][0] == '-' ? "" : a[1],
 					      g_ascii_strtoull(a[2], NULL, 10), &cur);
 			printf("rc=%d version=%llu\n", r, (unsigned long long)cur);
+		} else if (strcmp(cmd, "watchremove") == 0 && n >= 2) {
+			printf("rc=%d\n", cfs_watch_remove(h, (uint32_t)atoi(a[1])));
 		} else if (strcmp(cmd, "watchread") == 0 && n >= 2) {
 			cfs_watch_event_t ev = {0};
 			int r = cfs_watch_read(h, atoi(a[1]), &ev);

@@ -102,21 +102,35 @@ def cache_rule(n):
 
     # a missing file is parsed (exists = 0), and cached like any other
     assert c("register", "vzdump.conf")["rc"] == 0
+    c("update")
     m = c("read", "vzdump.conf")
     assert m["rc"] == 0 and m["text"] == "<missing>"
+    m2 = c("read", "vzdump.conf")
+    assert m2["parses"] == m["parses"] and m2["requests"] == m["requests"], (m, m2)
+    # a file registered without a writer cannot be written
+    assert c("register", "corosync.conf", "ro")["rc"] == 0
+    assert c("write", "corosync.conf", "x")["rc"] == E_NO_WRITER
+    assert not os.path.exists(n.path("corosync.conf"))
     c.close()
     assert u["rc"] == 0
 
 
 @test
 def cache_flushed_by_restart(n):
+    """Only the new start time can make this read parse again: the file's
+    change counter reads 1 after each start (the counters start from the
+    load), so its cached version matches the new daemon's."""
     n.start()
     write_file(n.path("datacenter.cfg"), b"keyboard: de\n")
+    n.stop()
+    n.start()   # the counter of datacenter.cfg is 1 now
     c = Client(n)
     c("register", "datacenter.cfg", "dc")
     c("update")
+    assert c("version", "datacenter.cfg")["version"] == 1
     first = c("read", "datacenter.cfg")
     assert first["text"] == "\\nkeyboard: de\\n", first
+    assert c("read", "datacenter.cfg")["parses"] == first["parses"]  # cached
     t0 = c("starttime")["starttime"]
     n.stop()
     # the start time has a resolution of one second
@@ -124,6 +138,7 @@ def cache_flushed_by_restart(n):
     n.start()
     assert c("update")["rc"] == 0
     assert c("starttime")["starttime"] != t0
+    assert c("version", "datacenter.cfg")["version"] == 1  # the same version
     r = c("read", "datacenter.cfg")
     assert r["parses"] == first["parses"] + 1, "a new daemon did not flush the cache"
     c.close()
@@ -322,9 +337,16 @@ def watch_lost_with_the_daemon(n):
     r = c("watchread", 5000)
     assert r["rc"] == -107, r  # ENOTCONN
     n.start()
+    # an ordinary request makes the new connection; watches made on it
+    # then work (notices included)
+    assert c("update")["rc"] == 0
+    r = c("watchadd", "storage.cfg", 0)
+    v = r["version"]
+    wid = c("watchadd", "storage.cfg", v)["rc"]
+    assert wid > 0
     write_file(n.path("storage.cfg"), b"c")
-    r = c("watch", "storage.cfg", v, 5000)
-    assert r["rc"] == 1 and r["version"] != v, r
+    r = c("watchread", 5000)
+    assert r["rc"] == 1 and r["id"] == wid and r["version"] != v, r
     c.close()
 
 
@@ -343,6 +365,17 @@ def watch_permissions_and_limits(n):
     assert ipc(n, 0x10002, (0).to_bytes(4, "little"))[0] == 0
     # the daemon is fine afterwards
     assert json.loads(ipc(n, 1)[1])["starttime"] > 0
+    # 1,024 watches a connection, then ENOSPC
+    write_file(n.path("storage.cfg"), b"a")
+    c = Client(n)
+    v = c("watchadd", "storage.cfg", 0)["version"]
+    ids = [c("watchadd", "storage.cfg", v)["rc"] for _ in range(1024)]
+    assert len(set(ids)) == 1024 and min(ids) > 0
+    assert c("watchadd", "storage.cfg", v)["rc"] == -28
+    # removing all of them makes room again
+    assert c("watchremove", 0)["rc"] == 0
+    assert c("watchadd", "storage.cfg", v)["rc"] > 0
+    c.close()
 
 
 if __name__ == "__main__":

@@ -79,21 +79,17 @@ static const dc_key_t *dc_key(const char *name)
 	return NULL;
 }
 
-static bool is_hex(char c)
-{
-	return g_ascii_isxdigit(c);
-}
-
 /* a unicast MAC prefix: "hh" with an even low nibble, then up to two
  * ":hh", then optionally ":h" or ":" */
 static bool mac_prefix_ok(const char *v)
 {
-	if (!is_hex(v[0]) || !is_hex(v[1]) || (g_ascii_xdigit_value(v[1]) & 1))
+	if (!g_ascii_isxdigit(v[0]) || !g_ascii_isxdigit(v[1]) || (g_ascii_xdigit_value(v[1]) & 1))
 		return false;
 	const char *p = v + 2;
-	for (int i = 0; i < 2 && p[0] == ':' && is_hex(p[1]) && is_hex(p[2]); i++)
+	for (int i = 0; i < 2 && p[0] == ':' && g_ascii_isxdigit(p[1]) && g_ascii_isxdigit(p[2]);
+	     i++)
 		p += 3;
-	if (p[0] == ':' && is_hex(p[1]))
+	if (p[0] == ':' && g_ascii_isxdigit(p[1]))
 		p += 2;
 	else if (p[0] == ':')
 		p += 1;
@@ -113,13 +109,17 @@ static bool parse_bool(const char *v, bool *b)
 	return false;
 }
 
+static int keycmp(gconstpointer a, gconstpointer b, gpointer ud)
+{
+	return strcmp(a, b);
+}
+
 /* a property string in its written form: the default key's value bare
  * first, then the other keys sorted; NULL if malformed (duplicate keys,
  * empty parts, two bare values) */
 static char *props_normalise(const char *v, const char *default_key)
 {
-	g_autoptr(GTree) t =
-		g_tree_new_full((GCompareDataFunc)(void (*)(void))strcmp, NULL, g_free, g_free);
+	g_autoptr(GTree) t = g_tree_new_full(keycmp, NULL, g_free, g_free);
 	g_auto(GStrv) parts = g_strsplit(v, ",", -1);
 	for (char **p = parts; *p; p++) {
 		if (!**p)
@@ -189,11 +189,6 @@ static char *dc_check(const dc_key_t *k, const char *v)
 	return NULL;
 }
 
-static int keycmp(gconstpointer a, gconstpointer b, gpointer ud)
-{
-	return strcmp(a, b);
-}
-
 static dc_config_t *dc_new(void)
 {
 	dc_config_t *c = g_new0(dc_config_t, 1);
@@ -201,17 +196,14 @@ static dc_config_t *dc_new(void)
 	return c;
 }
 
-static int hexval(char c)
-{
-	return g_ascii_xdigit_value(c);
-}
-
 static char *percent_decode(const char *s)
 {
 	GString *o = g_string_new(NULL);
 	for (; *s; s++) {
-		if (s[0] == '%' && hexval(s[1]) >= 0 && hexval(s[2]) >= 0) {
-			g_string_append_c(o, (char)(hexval(s[1]) * 16 + hexval(s[2])));
+		if (s[0] == '%' && g_ascii_xdigit_value(s[1]) >= 0 &&
+		    g_ascii_xdigit_value(s[2]) >= 0) {
+			g_string_append_c(o, (char)(g_ascii_xdigit_value(s[1]) * 16 +
+						    g_ascii_xdigit_value(s[2])));
 			s += 2;
 		} else {
 			g_string_append_c(o, *s);
@@ -430,7 +422,8 @@ int sc_parse(const char *fullpath, const char *raw, size_t len, int exists, void
 			continue;
 		}
 		char *colon = strchr(trimmed, ':');
-		if (!colon || colon == trimmed || strpbrk(trimmed, " \t") < colon) {
+		const char *ws = strpbrk(trimmed, " \t");
+		if (!colon || colon == trimmed || (ws && ws < colon)) {
 			c->errors++;
 			cur = NULL;
 			continue;

@@ -186,13 +186,16 @@ static void test_section_config(void)
 
 static void test_section_errors(void)
 {
-	const char *bad = "\tloose property\nno colon here\ndir:\ndir: a b\nok: x\n\tk v\n";
+	const char *bad = "\tloose property\nno colon here\ndir:\ndir: a b\nok: x\n\tk v\n"
+			  "\nnospace:y\n\tk2 v2\n";
 	void *o = NULL;
 	g_assert_cmpint(sc_parse(NULL, bad, strlen(bad), 1, &o, NULL), ==, 0);
 	sc_config_t *c = o;
 	g_assert_cmpuint(c->errors, ==, 4);
-	g_assert_cmpuint(c->sections->len, ==, 1);
+	g_assert_cmpuint(c->sections->len, ==, 2);
 	g_assert_cmpstr(sc_get(sc_find(c, "x"), "k"), ==, "v");
+	/* a header without a space after the colon is a header */
+	g_assert_cmpstr(sc_get(sc_find(c, "y"), "k2"), ==, "v2");
 	sc_free(c, NULL);
 }
 
@@ -214,6 +217,13 @@ static void test_observed_list(void)
 	g_assert_cmpuint(tags, ==, 3);
 }
 
+/* the header's version macros name the library that runs */
+static void test_version(void)
+{
+	g_autofree char *want = g_strdup_printf("%d.%d.", CFS_VERSION_MAJOR, CFS_VERSION_MINOR);
+	g_assert_true(g_str_has_prefix(cfs_version(), want));
+}
+
 int main(int argc, char **argv)
 {
 	g_test_init(&argc, &argv, NULL);
@@ -224,5 +234,6 @@ int main(int argc, char **argv)
 	g_test_add_func("/parsers/section-config/storage", test_section_config);
 	g_test_add_func("/parsers/section-config/errors", test_section_errors);
 	g_test_add_func("/parsers/libcfs-observed-list", test_observed_list);
+	g_test_add_func("/parsers/libcfs-version", test_version);
 	return g_test_run();
 }
