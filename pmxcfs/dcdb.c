@@ -264,19 +264,19 @@ static int on_process_state_update(void *ud, dfsm_sync_info_t *si)
 			leader = i;
 	}
 	dfsm_node_t *ln = &si->nodes[leader];
-	bool all = true;
 	for (size_t i = 0; i < si->n_nodes; i++) {
 		dfsm_node_t *n = &si->nodes[i];
 		n->synced = i == leader || (n->state_len == ln->state_len &&
 					    memcmp(n->state, ln->state, n->state_len) == 0);
-		all = all && n->synced;
 	}
 	logf_(db, LOG_INFO, "leader is %u/%u", ln->nodeid, ln->pid);
 	if (!si->local->synced) {
 		db->leader_index = g_memdup2(ln->state, ln->state_len);
 		db->leader_len = ln->state_len;
 	}
-	if (!all && ln == si->local)
+	/* the leader always sends, UPDATE_COMPLETE even with nothing to
+	 * update (§2.7); synced members ignore both */
+	if (ln == si->local)
 		return send_updates(db, si, leader, views) < 0 ? -1 : 0;
 	return 0;
 }
@@ -414,8 +414,7 @@ dcdb_t *dcdb_free(dcdb_t *db)
 {
 	if (!db)
 		return NULL;
-	db->dfsm = dfsm_free(db->dfsm);
-	resync_clear(db);
+	db->dfsm = dfsm_free(db->dfsm); /* its cleanup clears the resync */
 	g_array_unref(db->updates);
 	g_ptr_array_unref(db->buffers);
 	g_free(db);

@@ -45,7 +45,6 @@ struct dfsm {
 	GQueue msg_queue;  /* queued_t, sorted by count (stable) */
 	GQueue sync_queue; /* queued_t, arrival order */
 	uint64_t msgcount;
-	uint64_t msgcount_rcvd;
 	GHashTable *pending; /* counts whose result is wanted */
 	dfsm_epoch_t csum_epoch;
 	uint64_t csum_id;
@@ -87,16 +86,21 @@ static void set_mode(dfsm_t *d, dfsm_mode_t m)
 		d->cb.synced(d->ud);
 }
 
+static void clear_states(dfsm_t *d)
+{
+	for (size_t i = 0; i < d->si.n_nodes; i++) {
+		g_clear_pointer(&d->si.nodes[i].state, g_free);
+		d->si.nodes[i].state_len = 0;
+	}
+}
+
 static void free_states(dfsm_t *d)
 {
 	if (!d->have_sync_info)
 		return;
 	if (d->cb.cleanup)
 		d->cb.cleanup(d->ud, &d->si);
-	for (size_t i = 0; i < d->si.n_nodes; i++) {
-		g_clear_pointer(&d->si.nodes[i].state, g_free);
-		d->si.nodes[i].state_len = 0;
-	}
+	clear_states(d);
 }
 
 static void leave(dfsm_t *d)
@@ -133,8 +137,6 @@ static void record_result(dfsm_t *d, uint64_t count, int res, int msg_result)
 		abort_pending_upto(d, count - 1);
 	if (g_hash_table_remove(d->pending, &count) && d->cb.result)
 		d->cb.result(d->ud, count, res != 0, msg_result);
-	if (count > d->msgcount_rcvd)
-		d->msgcount_rcvd = count;
 }
 
 /* --- membership --------------------------------------------------------------- */
@@ -370,10 +372,7 @@ static void on_state_msg(dfsm_t *d, uint32_t nodeid, uint32_t pid, const dfsm_ms
 				logf_(d, LOG_CRIT, "SYNC_START from %u, not the lowest node %u",
 				      nodeid, d->lowest_nodeid);
 			d->sync_epoch = m->epoch;
-			for (size_t i = 0; i < d->si.n_nodes; i++) {
-				g_clear_pointer(&d->si.nodes[i].state, g_free);
-				d->si.nodes[i].state_len = 0;
-			}
+			clear_states(d);
 			GBytes *st = d->cb.get_state(d->ud);
 			gsize n = 0;
 			const void *data = st ? g_bytes_get_data(st, &n) : NULL;
@@ -392,8 +391,10 @@ static void on_state_msg(dfsm_t *d, uint32_t nodeid, uint32_t pid, const dfsm_ms
 				leave(d);
 				return;
 			}
-			n->state = g_memdup2(m->payload ? (const void *)m->payload : "",
-					     m->payload_len);
+			/* never NULL, so an empty state counts as received */
+			n->state = g_malloc(m->payload_len + 1);
+			if (m->payload_len)
+				memcpy(n->state, m->payload, m->payload_len);
 			n->state_len = m->payload_len;
 			for (size_t i = 0; i < d->si.n_nodes; i++) {
 				if (!d->si.nodes[i].state)
@@ -623,7 +624,6 @@ int dfsm_restart(dfsm_t *d)
 	g_queue_clear_full(&d->msg_queue, queued_free);
 	g_queue_clear_full(&d->sync_queue, queued_free);
 	abort_pending_upto(d, UINT64_MAX);
-	d->msgcount_rcvd = d->msgcount;
 	free_states(d);
 	d->have_sync_info = false;
 	set_mode(d, DFSM_MODE_START);

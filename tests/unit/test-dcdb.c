@@ -343,6 +343,54 @@ static void test_locks(void)
 	cluster_free(c);
 }
 
+static void test_leader_is_newest(void)
+{
+	/* apart, node 1 makes three changes and node 2 one: together, node
+	 * 1's tree wins (the higher version), node 2's change is gone */
+	cluster_t *c = cluster_new(2);
+	bool a[SIMBUS_MAX_NODES] = {true, false}, b[SIMBUS_MAX_NODES] = {false, true};
+	simbus_membership(c->sb, a);
+	simbus_run(c->sb);
+	op(c, 0, DCDB_MSG_CREATE, "one", NULL, NULL);
+	op(c, 0, DCDB_MSG_CREATE, "two", NULL, NULL);
+	op(c, 0, DCDB_MSG_CREATE, "three", NULL, NULL);
+	simbus_run(c->sb);
+	simbus_membership(c->sb, b);
+	simbus_run(c->sb);
+	g_assert_cmpint(dfsm_restart(dcdb_dfsm(c->n[1].db)), ==, 0);
+	simbus_membership(c->sb, b);
+	simbus_run(c->sb);
+	op(c, 1, DCDB_MSG_CREATE, "lost", NULL, NULL);
+	simbus_run(c->sb);
+	g_assert_nonnull(memdb_lookup(c->n[1].mdb, "lost"));
+	g_assert_cmpint(dfsm_restart(dcdb_dfsm(c->n[0].db)), ==, 0);
+	simbus_all(c->sb, true);
+	simbus_run(c->sb);
+	assert_converged(c, NULL);
+	g_assert_null(memdb_lookup(c->n[1].mdb, "lost"));
+	g_assert_nonnull(memdb_lookup(c->n[1].mdb, "three"));
+	cluster_free(c);
+}
+
+static void test_db_error_stops_the_node(void)
+{
+	cluster_t *c = cluster_new(2);
+	simbus_all(c->sb, true);
+	simbus_run(c->sb);
+	/* node 2's next database write fails: it stops for good (ERROR),
+	 * node 1 goes on */
+	db_test_fail_after(memdb_database(c->n[1].mdb), 0, 1);
+	uint64_t k = op(c, 0, DCDB_MSG_CREATE, "x", NULL, NULL);
+	g_test_expect_message("memdb", G_LOG_LEVEL_WARNING, "*database write failed*");
+	simbus_run(c->sb);
+	g_test_assert_expected_messages();
+	g_assert_cmpint(result(c, 0, k), ==, 0);
+	g_assert_cmpint(dfsm_mode(dcdb_dfsm(c->n[1].db)), ==, DFSM_MODE_ERROR);
+	g_assert_cmpint(dfsm_restart(dcdb_dfsm(c->n[1].db)), ==, -EPERM);
+	g_assert_cmpint(dfsm_mode(dcdb_dfsm(c->n[0].db)), ==, DFSM_MODE_SYNCED);
+	cluster_free(c);
+}
+
 static void put_u32(uint8_t *p, uint32_t v)
 {
 	for (int i = 0; i < 4; i++)
@@ -402,5 +450,7 @@ int main(int argc, char **argv)
 	g_test_add_func("/dcdb/not-quorate", test_not_quorate);
 	g_test_add_func("/dcdb/locks", test_locks);
 	g_test_add_func("/dcdb/verify-and-bad-messages", test_verify_and_bad_messages);
+	g_test_add_func("/dcdb/leader-is-newest", test_leader_is_newest);
+	g_test_add_func("/dcdb/db-error-stops-the-node", test_db_error_stops_the_node);
 	return g_test_run();
 }

@@ -43,6 +43,8 @@ struct node {
 	GArray *results;  /* int: msg_result of our messages, -1000 = aborted */
 	bool corrupt_checksum;
 	bool fail_send;
+	GString *order;     /* what was applied, "kv;" each */
+	GPtrArray *capture; /* if set: what it sends goes here, not on the bus */
 };
 
 /* --- the application ---------------------------------------------------------- */
@@ -81,6 +83,13 @@ static int app_send(void *ud, const struct iovec *iov, unsigned n_iov)
 	node_t *n = ud;
 	if (n->fail_send)
 		return -EAGAIN;
+	if (n->capture) {
+		GByteArray *a = g_byte_array_new();
+		for (unsigned i = 0; i < n_iov; i++)
+			g_byte_array_append(a, iov[i].iov_base, (guint)iov[i].iov_len);
+		g_ptr_array_add(n->capture, g_byte_array_free_to_bytes(a));
+		return 0;
+	}
 	return simbus_send(n->bus->sb, n->idx, iov, n_iov);
 }
 
@@ -91,6 +100,8 @@ static int app_deliver(void *ud, uint32_t nodeid, uint32_t pid, uint16_t subtype
 	if (subtype != 1)
 		return -EPROTO; /* fatal: the node leaves */
 	apply_kv(n->table, (const char *)payload, len);
+	g_string_append_len(n->order, (const char *)payload, (gssize)len);
+	g_string_append_c(n->order, ';');
 	n->version++;
 	n->applied++;
 	*msg_result = 0;
@@ -225,6 +236,7 @@ static bus_t *bus_new(size_t n)
 		x->table = g_tree_new_full(keycmp, NULL, g_free, g_free);
 		x->updates = g_ptr_array_new_with_free_func(g_free);
 		x->results = g_array_new(FALSE, FALSE, sizeof(int));
+		x->order = g_string_new(NULL);
 		x->d = dfsm_new(1, x->nodeid, x->pid, &app, x);
 		simbus_attach(b->sb, i, x->d);
 		b->nodes[i] = x;
@@ -241,6 +253,9 @@ static void bus_free(bus_t *b)
 		g_tree_unref(x->table);
 		g_ptr_array_unref(x->updates);
 		g_array_unref(x->results);
+		g_string_free(x->order, TRUE);
+		if (x->capture)
+			g_ptr_array_unref(x->capture);
 		g_free(x);
 	}
 	g_free(b);
@@ -528,6 +543,144 @@ static void test_results_aborted(void)
 	bus_free(b);
 }
 
+/* --- one engine fed by hand: the order rules, one at a time ---------------- */
+
+static const dfsm_epoch_t E = {7, 100, 1, 1000};
+
+static void feed(node_t *x, uint32_t nodeid, uint32_t pid, const dfsm_msg_t *m)
+{
+	g_autoptr(GByteArray) a = g_byte_array_new();
+	g_assert_cmpint(dfsm_msg_encode(a, m), ==, 0);
+	dfsm_deliver(x->d, nodeid, pid, a->data, a->len);
+}
+
+static void feed_normal(node_t *x, uint32_t nodeid, uint32_t pid, uint64_t count, const char *kv)
+{
+	dfsm_msg_t m = {.type = DFSM_MSG_NORMAL,
+			.subtype = 1,
+			.protocol_version = 1,
+			.count = count,
+			.payload = (const uint8_t *)kv,
+			.payload_len = strlen(kv)};
+	feed(x, nodeid, pid, &m);
+}
+
+static void feed_state(node_t *x, uint32_t nodeid, uint32_t pid, uint16_t type, dfsm_epoch_t ep,
+		       const char *payload)
+{
+	dfsm_msg_t m = {.type = type,
+			.protocol_version = 1,
+			.epoch = ep,
+			.payload = (const uint8_t *)payload,
+			.payload_len = payload ? strlen(payload) : 0};
+	feed(x, nodeid, pid, &m);
+}
+
+/* node 1 (ours) joins node 2; the exchange starts (SYNC_START) */
+static node_t *two_member_sync(bus_t *b)
+{
+	node_t *x = b->nodes[0];
+	x->capture = g_ptr_array_new_with_free_func((GDestroyNotify)g_bytes_unref);
+	dfsm_member_t both[2] = {{1, 1000}, {2, 1001}};
+	dfsm_confchg(x->d, both, 2, 2);
+	g_assert_cmpint(dfsm_mode(x->d), ==, DFSM_MODE_START_SYNC);
+	feed_state(x, 1, 1000, DFSM_MSG_SYNC_START, E, NULL);
+	return x;
+}
+
+static void test_order_queued_by_count(void)
+{
+	bus_t *b = bus_new(2);
+	node_t *x = two_member_sync(b);
+	/* NORMAL messages during the exchange wait, and apply by their
+	 * sender's count, not by arrival */
+	feed_normal(x, 2, 1001, 3, "k=c3");
+	feed_normal(x, 2, 1001, 1, "k=c1");
+	feed_normal(x, 2, 1001, 2, "k=c2");
+	g_assert_cmpuint(dfsm_queued(x->d), ==, 3);
+	g_assert_cmpuint(x->applied, ==, 0);
+	feed_state(x, 1, 1000, DFSM_MSG_STATE, E, "0\n");
+	feed_state(x, 2, 1001, DFSM_MSG_STATE, E, "0\n");
+	g_assert_cmpint(dfsm_mode(x->d), ==, DFSM_MODE_SYNCED);
+	g_assert_cmpstr(x->order->str, ==, "k=c1;k=c2;k=c3;");
+	g_assert_cmpuint(dfsm_queued(x->d), ==, 0);
+
+	/* a state message of another epoch vanishes: this one (a bad
+	 * VERIFY_REQUEST length) would make the node leave otherwise */
+	dfsm_epoch_t other = E;
+	other.epoch++;
+	feed_state(x, 1, 1000, DFSM_MSG_VERIFY_REQUEST, other, "abc");
+	g_assert_cmpint(dfsm_mode(x->d), ==, DFSM_MODE_SYNCED);
+	feed_state(x, 1, 1000, DFSM_MSG_VERIFY_REQUEST, E, "abc");
+	g_assert_cmpint(dfsm_mode(x->d), ==, DFSM_MODE_LEAVE); /* the control */
+	bus_free(b);
+}
+
+static void test_order_update_mode(void)
+{
+	bus_t *b = bus_new(2);
+	node_t *x = two_member_sync(b);
+	/* node 2 has newer data: we are not synced and wait for updates */
+	feed_state(x, 1, 1000, DFSM_MSG_STATE, E, "0\n");
+	feed_state(x, 2, 1001, DFSM_MSG_STATE, E, "5\n");
+	g_assert_cmpint(dfsm_mode(x->d), ==, DFSM_MODE_UPDATE);
+	/* ours (unsynced) waits in the sorted queue, the synced node's in
+	 * the sync queue; the sync queue applies first, after the commit */
+	feed_normal(x, 1, 1000, 1, "m=mine");
+	feed_normal(x, 2, 1001, 1, "s=theirs");
+	g_assert_cmpuint(x->applied, ==, 0);
+	feed_state(x, 2, 1001, DFSM_MSG_UPDATE, E, "#5");
+	feed_state(x, 2, 1001, DFSM_MSG_UPDATE, E, "a=1");
+	feed_state(x, 2, 1001, DFSM_MSG_UPDATE_COMPLETE, E, NULL);
+	g_assert_cmpint(dfsm_mode(x->d), ==, DFSM_MODE_SYNCED);
+	g_assert_cmpstr(x->order->str, ==, "s=theirs;m=mine;");
+	g_assert_cmpstr(g_tree_lookup(x->table, "a"), ==, "1");
+	g_assert_cmpuint(x->version, ==, 7);
+	bus_free(b);
+}
+
+static void test_resend_after_join(void)
+{
+	bus_t *b = bus_new(3);
+	node_t *x = two_member_sync(b);
+	/* our own message comes back during the exchange and waits */
+	uint64_t count;
+	g_assert_cmpint(dfsm_send_normal(x->d, 1, "q=1", 3, true, &count), ==, 0);
+	GBytes *sent = g_ptr_array_index(x->capture, x->capture->len - 1);
+	gsize len;
+	const uint8_t *raw = g_bytes_get_data(sent, &len);
+	dfsm_deliver(x->d, 1, 1000, raw, len);
+	feed_normal(x, 2, 1001, 1, "p=2");
+	g_assert_cmpuint(dfsm_queued(x->d), ==, 2);
+	/* a node joins: ours goes out again byte for byte, the queue empties */
+	guint before = x->capture->len;
+	dfsm_member_t three[3] = {{1, 1000}, {2, 1001}, {3, 1002}};
+	dfsm_confchg(x->d, three, 3, 1);
+	g_assert_cmpuint(dfsm_queued(x->d), ==, 0);
+	g_assert_cmpuint(x->capture->len, ==, before + 2); /* the resend, SYNC_START */
+	g_assert_true(g_bytes_equal(g_ptr_array_index(x->capture, before), sent));
+	bus_free(b);
+}
+
+static void test_lost_result(void)
+{
+	bus_t *b = bus_new(1);
+	node_t *x = b->nodes[0];
+	x->capture = g_ptr_array_new_with_free_func((GDestroyNotify)g_bytes_unref);
+	dfsm_member_t one[1] = {{1, 1000}};
+	dfsm_confchg(x->d, one, 1, 1);
+	g_assert_cmpint(dfsm_send_normal(x->d, 1, "a=1", 3, true, NULL), ==, 0);
+	g_assert_cmpint(dfsm_send_normal(x->d, 1, "b=2", 3, true, NULL), ==, 0);
+	/* only the second comes back: the first is reported lost */
+	gsize len;
+	const uint8_t *raw = g_bytes_get_data(g_ptr_array_index(x->capture, 1), &len);
+	dfsm_deliver(x->d, 1, 1000, raw, len);
+	g_assert_cmpuint(x->results->len, ==, 2);
+	g_assert_cmpint(g_array_index(x->results, int, 0), ==, -1000);
+	g_assert_cmpint(g_array_index(x->results, int, 1), ==, 0);
+	bus_free(b);
+}
+
 int main(int argc, char **argv)
 {
 	g_test_init(&argc, &argv, NULL);
@@ -540,5 +693,9 @@ int main(int argc, char **argv)
 	g_test_add_func("/dfsm/bad-input", test_bad_input);
 	g_test_add_func("/dfsm/verify", test_verify);
 	g_test_add_func("/dfsm/results-aborted", test_results_aborted);
+	g_test_add_func("/dfsm/order/queued-by-count", test_order_queued_by_count);
+	g_test_add_func("/dfsm/order/update-mode", test_order_update_mode);
+	g_test_add_func("/dfsm/order/resend-after-join", test_resend_after_join);
+	g_test_add_func("/dfsm/order/lost-result", test_lost_result);
 	return g_test_run();
 }
