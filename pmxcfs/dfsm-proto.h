@@ -91,14 +91,9 @@ int dfsm_base_decode(const uint8_t *buf, size_t len, dfsm_msg_t *ret);
  * with the state header, as the original does (it drops such a message on
  * an epoch mismatch or in SYNCED mode and leaves otherwise), and gives
  * -EPROTO with every field of *ret filled.  The payload is not checked
- * here: the original looks at it only after the epoch filter and the mode;
- * see dfsm_msg_check_payload(). */
+ * here: the original looks at it only after the epoch filter and the mode
+ * (VERIFY_REQUEST and VERIFY through their decoders below). */
 int dfsm_msg_decode(const uint8_t *buf, size_t len, dfsm_msg_t *ret);
-
-/* The payload length rule of the message's type: SYNC_START and
- * UPDATE_COMPLETE empty, VERIFY_REQUEST 8 bytes, VERIFY 40; anything for
- * the others.  0 or -EMSGSIZE (-EPROTO for an unknown type). */
-int dfsm_msg_check_payload(const dfsm_msg_t *m);
 
 /* Write the header of @m (type, subtype, protocol_version, time, count or
  * epoch; reserved is written as 0) into @out.  Returns its length (24 or
@@ -181,7 +176,7 @@ typedef struct dcdb_update {
 
 int dcdb_update_decode(const uint8_t *buf, size_t len, dcdb_update_t *ret);
 int dcdb_update_encode(GByteArray *out, const dcdb_update_t *u);
-/* UPDATE_COMPLETE has no payload: dfsm_msg_check_payload() checks that. */
+/* UPDATE_COMPLETE has no payload (not checked, as by the original). */
 
 /* --- kvstore NORMAL payloads (§3.2, §3.3) -------------------------------- */
 
@@ -196,42 +191,5 @@ int kvstore_update_decode(const uint8_t *buf, size_t len, kvstore_update_t *ret)
  * we refuse, -EINVAL); the key field is zero-filled after the NUL. */
 int kvstore_update_encode(GByteArray *out, const char *key, const void *value, size_t value_len);
 
-/* One cluster-log entry (a LOG payload, or one entry of the ring). */
-typedef struct kvstore_log {
-	uint32_t prev; /* ring offsets; 0 in a LOG message */
-	uint32_t next;
-	uint32_t uid;
-	uint32_t time;
-	uint64_t node_digest;  /* FNV-1a 64 of node incl. its NUL */
-	uint64_t ident_digest; /* FNV-1a 64 of ident incl. its NUL */
-	uint32_t pid;
-	uint8_t priority; /* 0..7 */
-	const char *node; /* each a NUL-terminated string */
-	const char *ident;
-	const char *tag;
-	const char *msg;
-	uint32_t size; /* decoded: 48 + the four lengths incl. NULs */
-} kvstore_log_t;
-
-int kvstore_log_decode(const uint8_t *buf, size_t len, kvstore_log_t *ret);
-/* The lengths come from the strings; size is ignored.  node, ident and tag
- * must be under 255 bytes, the entry at most 4096 bytes (-EMSGSIZE; the
- * original would cut the message and send it without its NUL), priority
- * 0..7 (-EINVAL).  The 4 trailing bytes are written as zeros. */
-int kvstore_log_encode(GByteArray *out, const kvstore_log_t *e);
-
-/* --- kvstore STATE: the cluster-log ring (§3.4, §3.10) ------------------- */
-
-typedef struct kvstore_state {
-	uint32_t size; /* total bytes, == the payload length */
-	uint32_t cpos; /* offset of the newest entry, 0 = empty */
-	const uint8_t *buf;
-} kvstore_state_t;
-
-/* Longer than 8 bytes and the size field equal to the length (as the
- * original checks), and cpos 0 or the offset of a whole entry header
- * inside the buffer (the original does not check cpos). */
-int kvstore_state_decode(const uint8_t *buf, size_t len, kvstore_state_t *ret);
-/* The entry at @pos of the ring, checked like a LOG payload and required to
- * lie inside the ring.  Following prev/next is the cluster log's business. */
-int kvstore_state_entry(const kvstore_state_t *s, uint32_t pos, kvstore_log_t *ret);
+/* The kvstore LOG payload and STATE (the cluster-log ring, §3.3-§3.4,
+ * §3.10) are decoded by clog.h: clog_entry_decode(), clog_state_decode(). */

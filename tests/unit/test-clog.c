@@ -1030,9 +1030,56 @@ static void test_random_damage(void)
 	clog_free(src);
 }
 
+/* A LOG payload written byte by byte from cluster.md §3.3 (layout checked
+ * against the original's source): uid 1, time 0x65000000, two digests,
+ * pid 1234, priority 6, "pve1", "root", "cluster", "hi"; size 48 + 5 + 5 +
+ * 8 + 3 = 69 */
+static const uint8_t golden_log[] = {
+	0x00, 0x00, 0x00, 0x00,                         /* prev */
+	0x00, 0x00, 0x00, 0x00,                         /* next */
+	0x01, 0x00, 0x00, 0x00,                         /* uid */
+	0x00, 0x00, 0x00, 0x65,                         /* time */
+	0x11, 0x22, 0x33, 0x44, 0x55, 0x66, 0x77, 0x88, /* node_digest */
+	0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x07, 0x08, /* ident_digest */
+	0xd2, 0x04, 0x00, 0x00,                         /* pid 1234 */
+	0x06,                                           /* priority */
+	0x05,                                           /* node_len */
+	0x05,                                           /* ident_len */
+	0x08,                                           /* tag_len */
+	0x03, 0x00, 0x00, 0x00,                         /* msg_len */
+	'p',  'v',  'e',  '1',  0,                      /* node */
+	'r',  'o',  'o',  't',  0,                      /* ident */
+	'c',  'l',  'u',  's',  't',  'e',  'r',  0,    /* tag */
+	'h',  'i',  0,                                  /* msg */
+	0x00, 0x00, 0x00, 0x00,                         /* 4 bytes counted by the size */
+};
+
+static void test_golden_log_payload(void)
+{
+	g_assert_cmpuint(sizeof(golden_log), ==, 69);
+	uint8_t *b = g_memdup2(golden_log, sizeof(golden_log));
+	clog_entry_t e;
+	g_assert_cmpint(clog_entry_decode(b, sizeof(golden_log), &e), ==, 0);
+	g_assert_cmpuint(e.uid, ==, 1);
+	g_assert_cmpuint(e.time, ==, 0x65000000u);
+	g_assert_cmpuint(e.node_digest, ==, 0x8877665544332211ull);
+	g_assert_cmpuint(e.ident_digest, ==, 0x0807060504030201ull);
+	g_assert_cmpuint(e.pid, ==, 1234);
+	g_assert_cmpuint(e.priority, ==, 6);
+	g_assert_cmpstr(e.node, ==, "pve1");
+	g_assert_cmpstr(e.ident, ==, "root");
+	g_assert_cmpstr(e.tag, ==, "cluster");
+	g_assert_cmpstr(e.msg, ==, "hi");
+	g_assert_cmpuint(e.size, ==, 69);
+	/* one byte short: refused */
+	g_assert_cmpint(clog_entry_decode(b, sizeof(golden_log) - 1, &e), <, 0);
+	g_free(b);
+}
+
 int main(int argc, char **argv)
 {
 	g_test_init(&argc, &argv, NULL);
+	g_test_add_func("/clog/golden-log-payload", test_golden_log_payload);
 	g_test_add_func("/clog/digest", test_digest);
 	g_test_add_func("/clog/layout", test_layout);
 	g_test_add_func("/clog/pack", test_pack);
