@@ -335,7 +335,8 @@ static GBytes *conf_read(memdb_t *mdb, const memdb_vm_t *vm)
 	g_autofree char *path =
 		g_strdup_printf("nodes/%s/%s/%u.conf", vm->node, vm_kind_dir(vm->type), vm->vmid);
 	GBytes *conf = NULL;
-	if (memdb_read(mdb, path, &conf) <= 0 || !conf) {
+	/* > 0: a non-empty file, so a reference came */
+	if (memdb_read(mdb, path, &conf) <= 0) {
 		if (conf)
 			g_bytes_unref(conf);
 		return NULL;
@@ -350,7 +351,10 @@ static cached_t *conf_index(guest_props_t *gp, memdb_t *mdb, const memdb_vm_t *v
 	cached_t *c = g_hash_table_lookup(gp->cache, GUINT_TO_POINTER(vm->vmid));
 	if (c && c->vm_version == vm->version)
 		return c;
-	slots_drop(gp);
+	/* the slots point into the entries: only replacing or removing one
+	 * (a stale entry) makes them wrong; adding one does not */
+	if (c)
+		slots_drop(gp);
 	GBytes *conf = conf_read(mdb, vm);
 	if (!conf) {
 		g_hash_table_remove(gp->cache, GUINT_TO_POINTER(vm->vmid));

@@ -206,24 +206,27 @@ static int32_t on_closed(qb_ipcs_connection_t *c)
 
 /* --- request handlers ------------------------------------------------------ */
 
-/* reply data: set *out (owned, g_free) and *out_len; return 0 or -errno */
+/* The reply's data, sent from where it lies: a file's content is memdb's
+ * own GBytes (a reference, no copy).  Handlers return 0 or -errno. */
 typedef struct reply {
-	char *data;
-	size_t len;
+	GBytes *data; /* NULL: no data */
 } reply_t;
+
+/* @len bytes of @data (g_malloc'ed), taken */
+static void reply_take(reply_t *r, void *data, size_t len)
+{
+	r->data = g_bytes_new_take(data, len);
+}
 
 static void reply_text(reply_t *r, char *text)
 {
-	r->data = text;
-	r->len = strlen(text);
+	reply_take(r, text, strlen(text));
 }
 
+/* @b (may be NULL), taken */
 static void reply_bytes(reply_t *r, GBytes *b)
 {
-	gsize n = 0;
-	const void *d = b ? g_bytes_get_data(b, &n) : NULL;
-	r->data = n ? g_memdup2(d, n) : NULL;
-	r->len = n;
+	r->data = b;
 }
 
 static int do_get_config(ipc_t *ipc, const client_t *cl, const char *path, reply_t *r)
@@ -238,8 +241,6 @@ static int do_get_config(ipc_t *ipc, const client_t *cl, const char *path, reply
 	if (n < 0)
 		return n;
 	reply_bytes(r, b);
-	if (b)
-		g_bytes_unref(b);
 	return 0;
 }
 
@@ -319,20 +320,13 @@ static void watch_notify(watch_t *w, uint64_t version)
 			  w->path, w->cl->pid, g_strerror((int)-r));
 }
 
-/* @a lies at or below @b ("a/b" is below "a", not below "ab") */
-static bool path_within(const char *a, const char *b)
-{
-	size_t n = strlen(b);
-	return strncmp(a, b, n) == 0 && (a[n] == '\0' || a[n] == '/');
-}
-
 static void on_memdb_event(const memdb_event_t *ev, void *userdata)
 {
 	ipc_t *ipc = userdata;
 	if (ipc->watches->len == 0)
 		return;
-	/* take the fired watches out first, then notify: a failed send may
-	 * make libqb close the connection, which changes the array */
+	/* take the fired watches out first, then notify, so that nothing a
+	 * send does can change the array while it is walked */
 	g_autoptr(GPtrArray) fired = g_ptr_array_new_with_free_func(watch_free);
 	for (guint i = ipc->watches->len; i-- > 0;) {
 		watch_t *w = ipc->watches->pdata[i];
@@ -378,8 +372,7 @@ static int do_watch(ipc_t *ipc, client_t *cl, const ipc_request_t *q, reply_t *r
 		d[i] = (uint8_t)(id >> (8 * i));
 	for (int i = 0; i < 8; i++)
 		d[4 + i] = (uint8_t)(now >> (8 * i));
-	r->data = (char *)d;
-	r->len = IPC_WATCH_REPLY_LEN;
+	reply_take(r, d, IPC_WATCH_REPLY_LEN);
 	return 0;
 }
 
@@ -405,7 +398,6 @@ static int handle(ipc_t *ipc, client_t *cl, const ipc_request_t *q, reply_t *r)
 		if (rc < 0)
 			return rc;
 		reply_bytes(r, b);
-		g_bytes_unref(b);
 		return 0;
 	}
 	case CFS_IPC_GET_CONFIG:
@@ -424,8 +416,7 @@ static int handle(ipc_t *ipc, client_t *cl, const ipc_request_t *q, reply_t *r)
 	case CFS_IPC_GET_RRD_DUMP: {
 		/* the text and a NUL, so the reply is never empty */
 		char *t = status_rrd_text(ipc->st);
-		r->len = strlen(t) + 1;
-		r->data = t;
+		reply_take(r, t, strlen(t) + 1);
 		return 0;
 	}
 	case CFS_IPC_GET_GUEST_CONFIG_PROPERTY:
@@ -459,21 +450,21 @@ static int32_t on_message(qb_ipcs_connection_t *c, void *data, size_t size)
 		g_message("bad request %d from pid %d (%zu bytes): %s", q.id, cl->pid, size, why);
 	else
 		rc = handle(ipc, cl, &q, &r);
-	if (rc < 0) {
-		g_free(r.data);
-		r.data = NULL;
-		r.len = 0;
-	}
+	if (rc < 0)
+		g_clear_pointer(&r.data, g_bytes_unref);
+	gsize len = 0;
+	const void *d = r.data ? g_bytes_get_data(r.data, &len) : NULL;
 	uint8_t hdr[IPC_RESP_HEADER_LEN];
-	ipc_response_header(hdr, q.id, rc, r.len);
-	struct iovec iov[2] = {{hdr, sizeof(hdr)}, {r.data, r.len}};
-	ssize_t sent = qb_ipcs_response_sendv(c, iov, r.len ? 2 : 1);
+	ipc_response_header(hdr, q.id, rc, len);
+	struct iovec iov[2] = {{hdr, sizeof(hdr)}, {(void *)d, len}};
+	ssize_t sent = qb_ipcs_response_sendv(c, iov, len ? 2 : 1);
 	if (sent < 0) {
 		g_warning("cannot send the reply to request %d to pid %d (%zu bytes): %s", q.id,
-			  cl->pid, r.len, g_strerror((int)-sent));
+			  cl->pid, len, g_strerror((int)-sent));
 		qb_ipcs_disconnect(c);
 	}
-	g_free(r.data);
+	if (r.data)
+		g_bytes_unref(r.data);
 	return 0;
 }
 

@@ -54,7 +54,7 @@ bool path_name_valid(const char *name)
 }
 
 /* @path starts with @prefix as whole components */
-static bool has_component_prefix(const char *path, const char *prefix)
+bool path_within(const char *path, const char *prefix)
 {
 	size_t n = strlen(prefix);
 	return strncmp(path, prefix, n) == 0 && (path[n] == '\0' || path[n] == '/');
@@ -62,7 +62,7 @@ static bool has_component_prefix(const char *path, const char *prefix)
 
 bool path_is_private(const char *path)
 {
-	if (has_component_prefix(path, "priv"))
+	if (path_within(path, "priv"))
 		return true;
 	if (strncmp(path, "nodes/", 6) != 0)
 		return false;
@@ -70,7 +70,7 @@ bool path_is_private(const char *path)
 	const char *slash = strchr(node, '/');
 	if (!slash || slash == node)
 		return false;
-	return has_component_prefix(slash + 1, "priv");
+	return path_within(slash + 1, "priv");
 }
 
 bool path_is_lock_dir(const char *path)

@@ -19,6 +19,9 @@
  * MEMDB_MAX_PATH.  "", "/" and "." all give "". */
 char *path_canonical(const char *path);
 
+/* @path is @prefix or lies below it ("a/b" is below "a", not below "ab"). */
+bool path_within(const char *path, const char *prefix);
+
 /* Split canonical @path at its last slash.  *ret_dir gets a new string ("" for
  * a top-level name); the return value points into @path at the basename. */
 const char *path_split(const char *path, char **ret_dir);
