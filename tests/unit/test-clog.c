@@ -433,7 +433,8 @@ static void test_wrap_walk_rule(void)
 	/* the new lap's first entry linked to an old entry that the new lap
 	 * passed: that ends the walk there */
 	memcpy(c, b, size);
-	wr32(c + p1, g_array_index(old, uint32_t, 0) == 8 ? 8 : 0);
+	g_assert_cmpuint(g_array_index(old, uint32_t, 0), ==, 8); /* the first entry */
+	wr32(c + p1, 8);
 	g_assert_cmpint(decode(c, size), ==, -EPROTO); /* 8 -> 8 is a loop */
 	wr32(c + p1, p2);
 	g_assert_cmpint(decode(c, size), ==, 0); /* prev in (8, head]: stop */
