@@ -644,6 +644,18 @@ dfsm_t *dfsm_free(dfsm_t *d)
 	return NULL;
 }
 
+void dfsm_leave(dfsm_t *d)
+{
+	logf_(d, LOG_WARNING, "leaving the process group");
+	leave(d);
+	abort_pending_upto(d, UINT64_MAX);
+}
+
+void dfsm_abort_results(dfsm_t *d)
+{
+	abort_pending_upto(d, UINT64_MAX);
+}
+
 void dfsm_set_error(dfsm_t *d)
 {
 	set_mode(d, DFSM_MODE_ERROR);

@@ -116,6 +116,14 @@ int dfsm_send_state_msg(dfsm_t *d, uint16_t type, const void *payload, size_t le
  * lowest member, synced, and the last round finished. */
 void dfsm_verify_tick(dfsm_t *d);
 
+/* The glue cannot deliver what the engine sent (corosync refused it past
+ * the bound): mode LEAVE, outstanding results aborted.  The glue leaves the
+ * group and restarts the engine later. */
+void dfsm_leave(dfsm_t *d);
+/* In an error mode no message of ours will be applied any more: tell the
+ * waiting requests now rather than at the restart. */
+void dfsm_abort_results(dfsm_t *d);
+
 /* A serious local error (e.g. the database cannot be written): mode
  * ERROR, which leaves the group for good. */
 void dfsm_set_error(dfsm_t *d);

@@ -44,12 +44,14 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "cluster.h"
 #include "fs.h"
 #include "log.h"
 #include "paths.h"
 
 #define FS_VIRT_BASE (UINT64_C(1) << 62)
 #define FS_TIMEOUT   86400.0 /* entries and attributes: changes invalidate */
+#define FS_DRAIN_SECONDS 5   /* unmount waits this long for the cluster */
 
 typedef enum { VIRT_LINK, VIRT_FILE } virt_kind_t;
 
@@ -88,8 +90,9 @@ static const virt_t virts[] = {
 typedef struct pending {
 	uint64_t ino;
 	GByteArray *buf;
-	unsigned handles; /* open write handles */
-	bool dirty;       /* differs from memdb */
+	unsigned handles;  /* open write handles */
+	bool dirty;        /* differs from memdb */
+	unsigned inflight; /* cluster mode: commits sent, not yet applied */
 } pending_t;
 
 /* a file some handle has open: how to answer getattr once it is unlinked */
@@ -114,7 +117,7 @@ typedef struct handle {
 	GArray *dir; /* directory: dirent_snap_t at opendir */
 } handle_t;
 
-typedef enum { INVAL_INODE, INVAL_ENTRY, INVAL_REPLY_ATTR, INVAL_STOP } inval_kind_t;
+typedef enum { INVAL_INODE, INVAL_ATTR, INVAL_ENTRY, INVAL_REPLY_ATTR, INVAL_STOP } inval_kind_t;
 
 typedef struct inval {
 	inval_kind_t kind;
@@ -142,6 +145,7 @@ struct fs {
 	GAsyncQueue *inval_queue;
 	gint inval_done; /* the helper has ended (atomic) */
 	GMainContext *ctx;
+	GHashTable *ops; /* cluster mode: op_t waiting for the cluster */
 };
 
 /* --- helpers ------------------------------------------------------------ */
@@ -410,6 +414,9 @@ static gpointer inval_main(gpointer data)
 		case INVAL_INODE:
 			r = fuse_lowlevel_notify_inval_inode(fs->se, iv->ino, 0, 0);
 			break;
+		case INVAL_ATTR:
+			r = fuse_lowlevel_notify_inval_inode(fs->se, iv->ino, -1, 0);
+			break;
 		case INVAL_ENTRY:
 			r = fuse_lowlevel_notify_inval_entry(fs->se, iv->ino, iv->name,
 							     strlen(iv->name));
@@ -577,6 +584,193 @@ static int pending_commit(fs_t *fs, uint64_t ino)
 	return 0;
 }
 
+/* --- cluster mode: requests answered once the cluster applied them --------- *
+ *
+ * A change is sent (cluster_submit) and the FUSE request parked in an op_t;
+ * the reply is made when this node has applied its own message at its place
+ * in the cluster's order, with the local result (cluster.md §2.3).  Many ops
+ * are in flight at once; the loop serves other requests meanwhile.
+ */
+
+typedef enum {
+	OP_ENTRY,   /* mkdir, mknod: the new entry */
+	OP_CREATE,  /* create: the new entry and an open handle */
+	OP_ERR,     /* unlink, rmdir, rename: 0 or the error */
+	OP_ATTR,    /* setattr: the attributes */
+	OP_COMMIT,  /* flush, fsync, release: a pending buffer's commit */
+} op_kind_t;
+
+typedef struct op {
+	fs_t *fs;       /* NULL once the filesystem is gone */
+	fuse_req_t req; /* NULL: nobody waits (release) */
+	op_kind_t kind;
+	char *path;
+	uint64_t ino;
+	struct fuse_file_info fi; /* OP_CREATE */
+	unsigned outstanding;     /* changes sent, not yet answered */
+	int err;                  /* the first error */
+} op_t;
+
+static bool clustered(fs_t *fs)
+{
+	return fs->opts.cluster != NULL;
+}
+
+static op_t *op_new(fs_t *fs, fuse_req_t req, op_kind_t kind, const char *path, uint64_t ino)
+{
+	op_t *op = g_new0(op_t, 1);
+	op->fs = fs;
+	op->req = req;
+	op->kind = kind;
+	op->path = g_strdup(path);
+	op->ino = ino;
+	g_hash_table_add(fs->ops, op);
+	return op;
+}
+
+static void op_free(op_t *op)
+{
+	g_free(op->path);
+	g_free(op);
+}
+
+static void op_finish(op_t *op);
+
+static void op_done(void *data, int result)
+{
+	op_t *op = data;
+	if (result < 0 && op->err == 0)
+		op->err = result;
+	if (--op->outstanding > 0)
+		return;
+	if (!op->fs)
+		return op_free(op); /* unmounted meanwhile: nobody to answer */
+	op_finish(op);
+}
+
+/* Send one change of @op (an error is kept for the reply). */
+static void op_send(op_t *op, const dcdb_msg_t *m)
+{
+	int r = cluster_submit(op->fs->opts.cluster, m, op_done, op);
+	if (r < 0) {
+		if (op->err == 0)
+			op->err = r;
+		return;
+	}
+	op->outstanding++;
+}
+
+/* All changes of @op are sent: answer now if none went out. */
+static void op_start(op_t *op)
+{
+	if (op->outstanding == 0)
+		op_finish(op);
+}
+
+/* A commit of a pending buffer came back. */
+static void commit_done(fs_t *fs, uint64_t ino, int r)
+{
+	pending_t *p = g_hash_table_lookup(fs->pending, &ino);
+	if (!p)
+		return;
+	p->inflight--;
+	if (r < 0) {
+		g_warning("commit of inode %" PRIu64 " failed, change dropped: %s", ino,
+			  g_strerror(-r));
+		inval_push(fs, INVAL_INODE, to_fuse(ino), NULL);
+	}
+	if (!p->dirty && p->inflight == 0 && p->buf) {
+		g_byte_array_unref(p->buf);
+		p->buf = NULL;
+	}
+	if (p->handles == 0 && p->inflight == 0)
+		g_hash_table_remove(fs->pending, &ino);
+}
+
+/* Send the pending content of @ino as one WRITE (cluster mode); @req (may
+ * be NULL) is answered when it is applied. */
+static void pending_commit_cluster(fs_t *fs, uint64_t ino, fuse_req_t req)
+{
+	pending_t *p = g_hash_table_lookup(fs->pending, &ino);
+	const memdb_entry_t *e = memdb_get(fs->mdb, ino);
+	if (p && p->dirty && !e)
+		p->dirty = false; /* unlinked while open: the bytes go with it */
+	if (!p || !p->dirty) {
+		if (req)
+			fuse_reply_err(req, 0);
+		return;
+	}
+	int r = quorate(fs) ? 0 : -EACCES;
+	if (r == 0)
+		r = memdb_check_space(fs->mdb, (int64_t)p->buf->len - (int64_t)e->size, 0);
+	if (r < 0) {
+		if (req)
+			fuse_reply_err(req, -r);
+		return;
+	}
+	g_autofree char *path = memdb_entry_path(e);
+	op_t *op = op_new(fs, req, OP_COMMIT, path, ino);
+	dcdb_msg_t m = {
+		.subtype = DCDB_MSG_WRITE,
+		.path = path,
+		.data = p->buf->data,
+		.size = p->buf->len,
+		.offset = 0,
+		.flags = DCDB_FLAG_TRUNCATE,
+	};
+	p->dirty = false;
+	p->inflight++;
+	op_send(op, &m);
+	op_start(op);
+}
+
+static void reply_create(fs_t *fs, fuse_req_t req, const memdb_entry_t *e,
+			 struct fuse_file_info *fi);
+static void reply_new_entry(fuse_req_t req, fs_t *fs, const char *path, int r);
+
+static void op_finish(op_t *op)
+{
+	fs_t *fs = op->fs;
+	int r = op->err;
+	g_hash_table_remove(fs->ops, op);
+	const memdb_entry_t *e = NULL;
+	switch (op->kind) {
+	case OP_ENTRY:
+	case OP_CREATE:
+		e = r < 0 ? NULL : memdb_lookup(fs->mdb, op->path);
+		if (r == 0 && !e)
+			r = -ENOENT; /* removed again before we could answer */
+		if (r < 0)
+			fuse_reply_err(op->req, -r);
+		else if (op->kind == OP_CREATE)
+			reply_create(fs, op->req, e, &op->fi);
+		else
+			reply_new_entry(op->req, fs, op->path, 0);
+		break;
+	case OP_ERR:
+		fuse_reply_err(op->req, -r);
+		break;
+	case OP_ATTR:
+		e = memdb_get(fs->mdb, op->ino);
+		if (r == 0 && !e)
+			r = -ENOENT;
+		if (r < 0) {
+			fuse_reply_err(op->req, -r);
+		} else {
+			struct stat st;
+			stat_entry(fs, e, &st);
+			fuse_reply_attr(op->req, &st, FS_TIMEOUT);
+		}
+		break;
+	case OP_COMMIT:
+		commit_done(fs, op->ino, r);
+		if (op->req)
+			fuse_reply_err(op->req, -r);
+		break;
+	}
+	op_free(op);
+}
+
 /* --- FUSE operations ---------------------------------------------------- */
 
 static void fs_init(void *userdata, struct fuse_conn_info *conn)
@@ -673,7 +867,9 @@ static int check_chmod_chown(fs_t *fs, const char *path, const struct stat *attr
 	return 0;
 }
 
-static int setattr_size(fs_t *fs, const memdb_entry_t *e, const char *path, off_t size)
+/* truncate; in cluster mode (@op) a WRITE is sent unless a writer has the
+ * file open */
+static int setattr_size(fs_t *fs, const memdb_entry_t *e, const char *path, off_t size, op_t *op)
 {
 	if (size < 0)
 		return -EINVAL;
@@ -695,6 +891,14 @@ static int setattr_size(fs_t *fs, const memdb_entry_t *e, const char *path, off_
 	int r = memdb_check_space(fs->mdb, (int64_t)size - (int64_t)e->size, 0);
 	if (r < 0)
 		return r;
+	if (op) {
+		dcdb_msg_t m = {.subtype = DCDB_MSG_WRITE,
+				.path = path,
+				.offset = (uint32_t)size,
+				.flags = DCDB_FLAG_TRUNCATE};
+		op_send(op, &m);
+		return 0;
+	}
 	local_begin(fs, e->inode);
 	r = memdb_truncate(fs->mdb, path, 0, now32(), (uint64_t)size);
 	local_end(fs);
@@ -702,10 +906,25 @@ static int setattr_size(fs_t *fs, const memdb_entry_t *e, const char *path, off_
 }
 
 /* utimens: the mtime only; mtime 0 on a lock asks to release it (§2.9) */
-static int setattr_mtime(fs_t *fs, const memdb_entry_t *e, const char *path, uint32_t mtime)
+static int setattr_mtime(fs_t *fs, const memdb_entry_t *e, const char *path, uint32_t mtime,
+			 op_t *op)
 {
 	if (e->inode == 0)
 		return -EACCES;
+	if (op) {
+		/* §2.10: ask the lowest node to remove an expired lock; the
+		 * MTIME 0 itself fails everywhere (EACCES), which the caller
+		 * gets back */
+		if (mtime == 0 && e->type == MEMDB_TYPE_DIR && path_is_lock_dir(path)) {
+			uint8_t csum[MEMDB_CSUM_LEN];
+			memdb_record_checksum(e, csum);
+			if (cluster_unlock_request(fs->opts.cluster, path, csum) < 0)
+				g_debug("unlock request for '%s' not sent", path);
+		}
+		dcdb_msg_t m = {.subtype = DCDB_MSG_MTIME, .path = path, .mtime = mtime};
+		op_send(op, &m);
+		return 0;
+	}
 	if (mtime == 0 && e->type == MEMDB_TYPE_DIR && path_is_lock_dir(path)) {
 		uint8_t csum[MEMDB_CSUM_LEN];
 		memdb_record_checksum(e, csum);
@@ -748,13 +967,20 @@ static void fs_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to
 		to_set & (FUSE_SET_ATTR_SIZE | FUSE_SET_ATTR_MTIME | FUSE_SET_ATTR_MTIME_NOW);
 	if (r == 0 && changes && !quorate(fs))
 		r = -EACCES;
+	op_t *op = r == 0 && changes && clustered(fs) ? op_new(fs, req, OP_ATTR, path, e->inode)
+						       : NULL;
 	if (r == 0 && (to_set & FUSE_SET_ATTR_SIZE))
-		r = setattr_size(fs, e, path, attr->st_size);
+		r = setattr_size(fs, e, path, attr->st_size, op);
 	if (r == 0 && (to_set & (FUSE_SET_ATTR_MTIME | FUSE_SET_ATTR_MTIME_NOW))) {
 		uint32_t mtime =
 			(to_set & FUSE_SET_ATTR_MTIME_NOW) ? now32() : (uint32_t)attr->st_mtime;
 		e = memdb_get(fs->mdb, to_memdb(ino));
-		r = e ? setattr_mtime(fs, e, path, mtime) : -ENOENT;
+		r = e ? setattr_mtime(fs, e, path, mtime, op) : -ENOENT;
+	}
+	if (op) {
+		if (r < 0 && op->err == 0)
+			op->err = r;
+		return op_start(op);
 	}
 	if (r < 0)
 		return (void)fuse_reply_err(req, -r);
@@ -785,8 +1011,10 @@ static void reply_new_entry(fuse_req_t req, fs_t *fs, const char *path, int r)
 
 typedef int (*make_fn)(memdb_t *mdb, const char *path, uint32_t writer, uint32_t mtime);
 
-/* create, mkdir and mknod: checks, then @fn.  *ret_path gets the path. */
-static int make_entry(fs_t *fs, fuse_ino_t parent, const char *name, make_fn fn, char **ret_path)
+/* create, mkdir and mknod: checks, then @fn, or in cluster mode the message
+ * @subtype for @op.  *ret_path gets the path. */
+static int make_entry(fs_t *fs, fuse_ino_t parent, const char *name, make_fn fn, char **ret_path,
+		      uint16_t subtype, op_t **ret_op, fuse_req_t req, op_kind_t kind)
 {
 	if (hidden(parent, name))
 		return -EEXIST;
@@ -799,6 +1027,13 @@ static int make_entry(fs_t *fs, fuse_ino_t parent, const char *name, make_fn fn,
 	int r = memdb_check_space(fs->mdb, 0, 1);
 	if (r < 0)
 		return r;
+	if (clustered(fs)) {
+		op_t *op = op_new(fs, req, kind, path, 0);
+		dcdb_msg_t m = {.subtype = subtype, .path = path};
+		op_send(op, &m);
+		*ret_op = op;
+		return 0;
+	}
 	local_begin(fs, 0);
 	r = fn(fs->mdb, path, 0, now32());
 	local_end(fs);
@@ -812,7 +1047,11 @@ static void fs_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t
 {
 	fs_t *fs = req_fs(req);
 	g_autofree char *path = NULL;
-	int r = make_entry(fs, parent, name, memdb_mkdir, &path);
+	op_t *op = NULL;
+	int r = make_entry(fs, parent, name, memdb_mkdir, &path, DCDB_MSG_MKDIR, &op, req,
+			   OP_ENTRY);
+	if (op)
+		return op_start(op);
 	reply_new_entry(req, fs, path, r);
 }
 
@@ -822,7 +1061,11 @@ static void fs_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t
 	if (!S_ISREG(mode))
 		return (void)fuse_reply_err(req, ENOSYS);
 	g_autofree char *path = NULL;
-	int r = make_entry(fs, parent, name, memdb_create, &path);
+	op_t *op = NULL;
+	int r = make_entry(fs, parent, name, memdb_create, &path, DCDB_MSG_CREATE, &op, req,
+			   OP_ENTRY);
+	if (op)
+		return op_start(op);
 	reply_new_entry(req, fs, path, r);
 }
 
@@ -860,7 +1103,12 @@ static void handle_attach_writer(fs_t *fs, handle_t *h)
  * told of a failure, so it is logged), drop its references. */
 static void handle_release(fs_t *fs, handle_t *h)
 {
-	if (h->writer) {
+	if (h->writer && clustered(fs)) {
+		pending_commit_cluster(fs, h->ino, NULL);
+		pending_t *p = g_hash_table_lookup(fs->pending, &h->ino);
+		if (p && --p->handles == 0 && p->inflight == 0)
+			g_hash_table_remove(fs->pending, &h->ino);
+	} else if (h->writer) {
 		(void)pending_commit(fs, h->ino);
 		pending_t *p = g_hash_table_lookup(fs->pending, &h->ino);
 		if (p && --p->handles == 0)
@@ -877,12 +1125,25 @@ static void fs_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
 {
 	fs_t *fs = req_fs(req);
 	g_autofree char *path = NULL;
-	/* the row is written with the content at close: one transaction for
-	 * open(O_CREAT) + write + close */
-	int r = make_entry(fs, parent, name, memdb_create_deferred, &path);
+	op_t *op = NULL;
+	/* local mode: the row is written with the content at close, one
+	 * transaction for open(O_CREAT) + write + close; cluster mode: a
+	 * CREATE now (so that one of two nodes gets EEXIST), the content at
+	 * close */
+	int r = make_entry(fs, parent, name, memdb_create_deferred, &path, DCDB_MSG_CREATE, &op,
+			   req, OP_CREATE);
+	if (op) {
+		op->fi = *fi;
+		return op_start(op);
+	}
 	if (r < 0)
 		return (void)fuse_reply_err(req, -r);
-	const memdb_entry_t *e = memdb_lookup(fs->mdb, path);
+	reply_create(fs, req, memdb_lookup(fs->mdb, path), fi);
+}
+
+static void reply_create(fs_t *fs, fuse_req_t req, const memdb_entry_t *e,
+			 struct fuse_file_info *fi)
+{
 	struct fuse_entry_param ep;
 	fill_entry(fs, e, &ep);
 	handle_t *h = handle_new(fs, e->inode);
@@ -913,6 +1174,12 @@ static void fs_unlink_common(fuse_req_t req, fuse_ino_t parent, const char *name
 		return (void)fuse_reply_err(req, ENOTDIR);
 	if (!dir && e->type == MEMDB_TYPE_DIR)
 		return (void)fuse_reply_err(req, EISDIR);
+	if (clustered(fs)) {
+		op_t *op = op_new(fs, req, OP_ERR, path, 0);
+		dcdb_msg_t m = {.subtype = DCDB_MSG_DELETE, .path = path};
+		op_send(op, &m);
+		return op_start(op);
+	}
 	local_begin(fs, 0);
 	int r = memdb_delete(fs->mdb, path, 0, now32());
 	local_end(fs);
@@ -958,6 +1225,12 @@ static void fs_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_
 		return (void)fuse_reply_err(req, EACCES);
 	if ((flags & RENAME_NOREPLACE) && memdb_lookup(fs->mdb, to))
 		return (void)fuse_reply_err(req, EEXIST);
+	if (clustered(fs)) {
+		op_t *op = op_new(fs, req, OP_ERR, from, 0);
+		dcdb_msg_t m = {.subtype = DCDB_MSG_RENAME, .path = from, .to = to};
+		op_send(op, &m);
+		return op_start(op);
+	}
 	const memdb_entry_t *e = memdb_lookup(fs->mdb, from);
 	local_begin(fs, e ? e->inode : 0);
 	int r = memdb_rename(fs->mdb, from, to, 0, now32());
@@ -1029,7 +1302,7 @@ static void fs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		pending_t *p = g_hash_table_lookup(fs->pending, &h->ino);
 		const memdb_entry_t *e = memdb_get(fs->mdb, h->ino);
 		GBytes *b = e ? e->data : h->snapshot;
-		if (p && p->dirty) {
+		if (p && p->buf && (p->dirty || p->inflight)) {
 			data = p->buf->data;
 			len = p->buf->len;
 		} else if (b) {
@@ -1101,6 +1374,8 @@ static void fs_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	fs_t *fs = req_fs(req);
 	handle_t *h = (handle_t *)(uintptr_t)fi->fh;
+	if (h->writer && clustered(fs))
+		return pending_commit_cluster(fs, h->ino, req);
 	int r = h->writer ? pending_commit(fs, h->ino) : memdb_persist(fs->mdb, h->ino);
 	fuse_reply_err(req, r < 0 ? -r : 0);
 }
@@ -1262,6 +1537,32 @@ static gboolean on_fuse_fd(gint fd, GIOCondition cond, gpointer data)
 	return G_SOURCE_CONTINUE;
 }
 
+static gboolean drain_tick(gpointer data)
+{
+	return G_SOURCE_CONTINUE; /* only wakes the loop */
+}
+
+void fs_quorum_changed(fs_t *fs)
+{
+	/* modes depend on quorum: every cached attribute is stale */
+	GPtrArray *stack = g_ptr_array_new();
+	g_ptr_array_add(stack, (gpointer)memdb_root(fs->mdb));
+	while (stack->len > 0) {
+		const memdb_entry_t *e = g_ptr_array_steal_index_fast(stack, stack->len - 1);
+		inval_push(fs, INVAL_ATTR, to_fuse(e->inode), NULL);
+		if (!e->children)
+			continue;
+		GHashTableIter it;
+		gpointer c;
+		g_hash_table_iter_init(&it, e->children);
+		while (g_hash_table_iter_next(&it, NULL, &c))
+			g_ptr_array_add(stack, c);
+	}
+	g_ptr_array_unref(stack);
+	for (size_t i = 0; i < N_VIRTS; i++)
+		inval_push(fs, INVAL_ATTR, virt_ino(&virts[i]), NULL);
+}
+
 int fs_mount(memdb_t *mdb, status_t *st, const fs_options_t *opts, GMainContext *ctx, fs_t **ret,
 	     char **ret_err)
 {
@@ -1276,6 +1577,7 @@ int fs_mount(memdb_t *mdb, status_t *st, const fs_options_t *opts, GMainContext 
 	fs->pending = g_hash_table_new_full(g_int64_hash, g_int64_equal, NULL, pending_free);
 	fs->open_files = g_hash_table_new_full(g_int64_hash, g_int64_equal, NULL, g_free);
 	fs->handles = g_hash_table_new(g_direct_hash, g_direct_equal);
+	fs->ops = g_hash_table_new(g_direct_hash, g_direct_equal);
 	fs->inval_queue = g_async_queue_new();
 
 	char *argv[] = {"pmxcfs", "-o", "default_permissions,allow_other,fsname=/dev/fuse", NULL};
@@ -1318,7 +1620,6 @@ fs_t *fs_unmount(fs_t *fs)
 {
 	if (!fs)
 		return NULL;
-	memdb_remove_event_cb(fs->mdb, on_memdb_event, fs);
 	/* what open handles still hold is committed before we go */
 	GHashTableIter it;
 	gpointer v;
@@ -1326,8 +1627,31 @@ fs_t *fs_unmount(fs_t *fs)
 	g_hash_table_iter_init(&it, fs->pending);
 	while (g_hash_table_iter_next(&it, NULL, &v))
 		g_array_append_val(inos, ((pending_t *)v)->ino);
-	for (guint i = 0; i < inos->len; i++)
-		(void)pending_commit(fs, g_array_index(inos, uint64_t, i));
+	for (guint i = 0; i < inos->len; i++) {
+		uint64_t ino = g_array_index(inos, uint64_t, i);
+		if (clustered(fs))
+			pending_commit_cluster(fs, ino, NULL);
+		else
+			(void)pending_commit(fs, ino);
+	}
+	/* cluster mode: wait a bounded time for what is in flight (requests
+	 * are still served meanwhile: the invalidation helper may need one
+	 * answered) */
+	if (fs->ops && g_hash_table_size(fs->ops) > 0) {
+		gint64 deadline = g_get_monotonic_time() + FS_DRAIN_SECONDS * G_USEC_PER_SEC;
+		guint tick = g_timeout_add(100, drain_tick, NULL);
+		while (g_hash_table_size(fs->ops) > 0 && g_get_monotonic_time() < deadline)
+			g_main_context_iteration(fs->ctx, TRUE);
+		g_source_remove(tick);
+		if (g_hash_table_size(fs->ops) > 0)
+			g_warning("%u changes still unanswered at unmount",
+				  g_hash_table_size(fs->ops));
+		/* what is left is freed when the cluster answers it */
+		g_hash_table_iter_init(&it, fs->ops);
+		while (g_hash_table_iter_next(&it, &v, NULL))
+			((op_t *)v)->fs = NULL;
+	}
+	memdb_remove_event_cb(fs->mdb, on_memdb_event, fs);
 	if (fs->inval_thread) {
 		/* The helper may wait in the kernel for a request to be answered:
 		 * keep answering until it has sent everything. */
@@ -1352,6 +1676,8 @@ fs_t *fs_unmount(fs_t *fs)
 		g_free(iv);
 	}
 	g_async_queue_unref(fs->inval_queue);
+	if (fs->ops)
+		g_hash_table_unref(fs->ops);
 	g_hash_table_unref(fs->pending);
 	g_hash_table_unref(fs->open_files);
 	/* handles the kernel never released (the mount went away under them) */

@@ -9,6 +9,7 @@
 #include <stdbool.h>
 #include <sys/types.h>
 
+#include "cluster.h"
 #include "memdb.h"
 #include "status.h"
 
@@ -18,6 +19,7 @@ typedef struct fs_options {
 	const char *mountpoint;
 	gid_t gid;                  /* group of every file (www-data) */
 	bool no_invalidate;         /* tests only: the negative control of the cache tests */
+	cluster_t *cluster;         /* cluster mode: changes go through it (NULL: local) */
 	void (*exited)(void *data); /* the kernel ended the session */
 	void *exited_data;
 } fs_options_t;
@@ -26,5 +28,8 @@ typedef struct fs_options {
  * On failure *ret_err gets a message. */
 int fs_mount(memdb_t *mdb, status_t *st, const fs_options_t *opts, GMainContext *ctx, fs_t **ret,
 	     char **ret_err);
-/* Commit what open handles hold, unmount, free.  NULL-safe. */
+/* Quorum moved: the kernel's cached modes are stale. */
+void fs_quorum_changed(fs_t *fs);
+/* Commit what open handles hold (in cluster mode waiting a bounded time
+ * for the answers), unmount, free.  NULL-safe. */
 fs_t *fs_unmount(fs_t *fs);

@@ -38,6 +38,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "cluster.h"
 #include "fs.h"
 #include "ipc.h"
 #include "log.h"
@@ -58,6 +59,7 @@ static gint opt_wait_lock = 10;
 static gint opt_lock_timeout;
 static gboolean opt_sync_full;
 static gboolean opt_no_invalidate;
+static gint opt_rejoin_delay;
 
 static const GOptionEntry options[] = {
 	{"debug", 'd', 0, G_OPTION_ARG_NONE, &opt_debug, "Turn on debug messages", NULL},
@@ -85,6 +87,9 @@ static const GOptionEntry options[] = {
 	 "fsync the database at every commit (sqlite synchronous=FULL)", NULL},
 	{"test-no-invalidate", 0, G_OPTION_FLAG_HIDDEN, G_OPTION_ARG_NONE, &opt_no_invalidate,
 	 "Never invalidate the kernel's caches (tests: the negative control)", NULL},
+	{"rejoin-delay", 0, G_OPTION_FLAG_HIDDEN, G_OPTION_ARG_INT, &opt_rejoin_delay,
+	 "Seconds before a group left on an error is joined again (default 5; tests)",
+	 "SECONDS"},
 	{"version", 'V', 0, G_OPTION_ARG_NONE, &opt_version, "Print the version and exit", NULL},
 	{0},
 };
@@ -280,6 +285,13 @@ static gboolean on_signal(gpointer data)
 	return G_SOURCE_CONTINUE;
 }
 
+static void on_quorum_changed(void *data, bool quorate)
+{
+	fs_t **fs = data;
+	if (*fs)
+		fs_quorum_changed(*fs);
+}
+
 static void on_fs_exited(void *data)
 {
 	g_message("the filesystem was unmounted, shutting down");
@@ -364,23 +376,34 @@ int main(int argc, char **argv)
 		create_node_dirs(mdb, nodename);
 
 	status_t *st = status_new(nodename, mdb);
-	/* cluster mode is read-only until quorum is known (replication issue) */
 	status_set_quorate(st, !cluster);
 	if (cluster)
-		g_message("cluster mode: read-only until quorum is known");
+		g_message("cluster mode: read-only until corosync reports quorum");
 
 	(void)umount2(opt_mount, MNT_DETACH); /* a stale mount of a crashed instance */
 	(void)g_mkdir_with_parents(opt_mount, 0750);
 
 	GMainLoop *loop = g_main_loop_new(NULL, FALSE);
+	fs_t *fs = NULL;
+	cluster_t *cl = NULL;
+	if (cluster) {
+		cluster_options_t copts = {
+			.corosync_conf = opt_corosync_conf,
+			.node_ip = node_ip,
+			.rejoin_delay = opt_rejoin_delay > 0 ? (unsigned)opt_rejoin_delay : 0,
+			.quorum_changed = on_quorum_changed,
+			.data = &fs,
+		};
+		cl = cluster_new(mdb, st, &copts);
+	}
 	fs_options_t fopts = {
+		.cluster = cl,
 		.mountpoint = opt_mount,
 		.gid = gid,
 		.no_invalidate = opt_no_invalidate,
 		.exited = on_fs_exited,
 		.exited_data = loop,
 	};
-	fs_t *fs = NULL;
 	g_autofree char *fserr = NULL;
 	if (fs_mount(mdb, st, &fopts, NULL, &fs, &fserr) < 0)
 		die("%s", fserr);
@@ -409,7 +432,8 @@ int main(int argc, char **argv)
 	restart_flag(true, gid);
 	g_message("teardown filesystem");
 	ipc_stop(ipc);
-	fs_unmount(fs);
+	fs = fs_unmount(fs);
+	cluster_free(cl);
 	status_free(st);
 	memdb_close(mdb);
 	(void)unlink(opt_pid_file);

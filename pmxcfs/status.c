@@ -17,6 +17,7 @@
 
 #include <errno.h>
 #include <json-glib/json-glib.h>
+#include <stdlib.h>
 #include <string.h>
 #include <syslog.h>
 #include <time.h>
@@ -40,7 +41,20 @@ struct status {
 	char *rrd_dump;         /* the last dump built, served until it is too old */
 	int64_t rrd_dump_at;    /* clock() when it was built */
 	int64_t (*clock)(void); /* monotonic microseconds */
+	/* cluster info */
+	char *cluster_name; /* NULL: none (local mode, cmap not read) */
+	uint64_t config_version;
+	GArray *nodes; /* node_info_t, sorted by nodeid */
+	GHashTable *node_ips; /* name -> address */
+	uint32_t clinfo_version;
 };
+
+typedef struct node_info {
+	char *name;
+	uint32_t nodeid;
+	uint32_t votes;
+	bool online;
+} node_info_t;
 
 typedef struct kv_value {
 	GBytes *data;
@@ -85,6 +99,8 @@ status_t *status_new(const char *nodename, memdb_t *mdb)
 	st->clog = clog_new(0);
 	st->kv = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, kv_value_free);
 	st->rrd = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, rrd_value_free);
+	st->nodes = g_array_new(FALSE, TRUE, sizeof(node_info_t));
+	st->node_ips = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
 	/* local only: this entry reaches peers with the next state exchange */
 	(void)clog_add(st->clog, nodename, "root", "cluster", (uint32_t)getpid(), LOG_INFO,
 		       st->starttime, "starting cluster log", NULL);
@@ -101,6 +117,11 @@ status_t *status_free(status_t *st)
 	g_hash_table_unref(st->rrd);
 	g_free(st->nodeip);
 	g_free(st->nodename);
+	g_free(st->cluster_name);
+	for (guint i = 0; i < st->nodes->len; i++)
+		g_free(g_array_index(st->nodes, node_info_t, i).name);
+	g_array_unref(st->nodes);
+	g_hash_table_unref(st->node_ips);
 	g_free(st);
 	return NULL;
 }
@@ -274,7 +295,7 @@ char *status_version_json(status_t *st)
 	g_autoptr(JsonBuilder) b = json_builder_new();
 	json_builder_begin_object(b);
 	member_int(b, "starttime", st->starttime);
-	member_int(b, "clinfo", 0);
+	member_int(b, "clinfo", st->clinfo_version);
 	member_int(b, "vmlist", memdb_vmlist_version(st->mdb));
 	for (size_t i = 0; i < memdb_path_counter_count(); i++) {
 		member_int(b, memdb_path_counter_name(i), memdb_path_counter(st->mdb, i));
@@ -300,12 +321,109 @@ char *status_version_json(status_t *st)
 	return render(b);
 }
 
+/* --- cluster info ------------------------------------------------------------ */
+
+static int cmp_node(const void *a, const void *b)
+{
+	uint32_t x = ((const node_info_t *)a)->nodeid, y = ((const node_info_t *)b)->nodeid;
+	return x < y ? -1 : x > y;
+}
+
+static node_info_t *find_node(status_t *st, uint32_t nodeid)
+{
+	node_info_t key = {.nodeid = nodeid};
+	return bsearch(&key, st->nodes->data, st->nodes->len, sizeof(node_info_t), cmp_node);
+}
+
+void status_set_cluster_info(status_t *st, const char *cluster_name, uint64_t config_version,
+			     const status_node_t *nodes, size_t n)
+{
+	GArray *a = g_array_new(FALSE, TRUE, sizeof(node_info_t));
+	for (size_t i = 0; i < n; i++) {
+		if (!nodes[i].nodeid || !nodes[i].name || !nodes[i].name[0])
+			continue;
+		node_info_t *old = find_node(st, nodes[i].nodeid);
+		node_info_t ni = {g_strdup(nodes[i].name), nodes[i].nodeid, nodes[i].votes,
+				  old && old->online};
+		g_array_append_val(a, ni);
+	}
+	g_array_sort(a, cmp_node);
+	for (guint i = 0; i < st->nodes->len; i++)
+		g_free(g_array_index(st->nodes, node_info_t, i).name);
+	g_array_unref(st->nodes);
+	st->nodes = a;
+	g_free(st->cluster_name);
+	st->cluster_name = g_strdup(cluster_name);
+	st->config_version = config_version;
+	st->clinfo_version++;
+}
+
+void status_set_online(status_t *st, const uint32_t *nodeids, size_t n)
+{
+	for (guint i = 0; i < st->nodes->len; i++) {
+		node_info_t *ni = &g_array_index(st->nodes, node_info_t, i);
+		ni->online = false;
+		for (size_t j = 0; j < n; j++)
+			if (nodeids[j] == ni->nodeid)
+				ni->online = true;
+	}
+	if (st->nodes->len > 0)
+		st->clinfo_version++;
+}
+
+void status_set_node_ip(status_t *st, const char *name, const char *ip)
+{
+	const char *old = g_hash_table_lookup(st->node_ips, name);
+	if (g_strcmp0(old, ip) == 0)
+		return;
+	if (ip)
+		g_hash_table_replace(st->node_ips, g_strdup(name), g_strdup(ip));
+	else
+		g_hash_table_remove(st->node_ips, name);
+	st->clinfo_version++;
+}
+
+bool status_node_known(status_t *st, uint32_t nodeid)
+{
+	return st->nodes->len == 0 || find_node(st, nodeid) != NULL;
+}
+
+uint32_t status_clinfo_version(status_t *st)
+{
+	return st->clinfo_version;
+}
+
+/* cluster.md §3.6, with the nodes in nodeid order (the original's follow
+ * its hash table) */
 char *status_members_json(status_t *st)
 {
 	g_autoptr(JsonBuilder) b = json_builder_new();
 	json_builder_begin_object(b);
 	member_str(b, "nodename", st->nodename);
-	member_int(b, "version", 0);
+	member_int(b, "version", st->clinfo_version);
+	if (st->cluster_name && st->nodes->len > 0) {
+		json_builder_set_member_name(b, "cluster");
+		json_builder_begin_object(b);
+		member_str(b, "name", st->cluster_name);
+		member_int(b, "version", (gint64)st->config_version);
+		member_int(b, "nodes", st->nodes->len);
+		member_int(b, "quorate", st->quorate ? 1 : 0);
+		json_builder_end_object(b);
+		json_builder_set_member_name(b, "nodelist");
+		json_builder_begin_object(b);
+		for (guint i = 0; i < st->nodes->len; i++) {
+			const node_info_t *ni = &g_array_index(st->nodes, node_info_t, i);
+			json_builder_set_member_name(b, ni->name);
+			json_builder_begin_object(b);
+			member_int(b, "id", ni->nodeid);
+			member_int(b, "online", ni->online ? 1 : 0);
+			const char *ip = g_hash_table_lookup(st->node_ips, ni->name);
+			if (ip)
+				member_str(b, "ip", ip);
+			json_builder_end_object(b);
+		}
+		json_builder_end_object(b);
+	}
 	json_builder_end_object(b);
 	return render(b);
 }

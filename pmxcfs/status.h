@@ -69,6 +69,26 @@ int status_kv_set(status_t *st, const char *key, const void *value, size_t len);
  * *ret, or -ENOENT. */
 int status_kv_get(status_t *st, const char *node, const char *key, GBytes **ret);
 
+/* --- cluster info (cluster.md §3.6, §5.2) ---------------------------------
+ *
+ * The configured nodes as cmap lists them; "online" is group membership,
+ * set separately.  A new info keeps the online flags of nodes by nodeid and
+ * bumps the info version (also bumped by online and address changes). */
+typedef struct status_node {
+	const char *name;
+	uint32_t nodeid;
+	uint32_t votes;
+} status_node_t;
+void status_set_cluster_info(status_t *st, const char *cluster_name, uint64_t config_version,
+			     const status_node_t *nodes, size_t n);
+/* The members of the group that decides "online" (sorted or not). */
+void status_set_online(status_t *st, const uint32_t *nodeids, size_t n);
+/* The address shown for node @name (NULL forgets it). */
+void status_set_node_ip(status_t *st, const char *name, const char *ip);
+/* Is @nodeid in the cluster info? (true when there is no info) */
+bool status_node_known(status_t *st, uint32_t nodeid);
+uint32_t status_clinfo_version(status_t *st);
+
 /* Generated texts (g_free). */
 char *status_version_json(status_t *st);
 char *status_members_json(status_t *st);

@@ -1,0 +1,867 @@
+/* SPDX-License-Identifier: AGPL-3.0-or-later */
+/*
+ * cluster.c: corosync glue for cluster mode (see cluster.h).
+ *
+ * DESIGN
+ * - Three kinds of service, as in the original (cluster.md §1.14, §5, §6):
+ *   quorum, cmap, and one CPG group per DFSM application (dcdb here).  Each
+ *   connects from a start job that runs every second and retries a failed
+ *   or lost connection; each connected service is an fd source in the main
+ *   loop, dispatched with CS_DISPATCH_ALL.  Nothing waits on corosync: a
+ *   TRY_AGAIN from dispatch is simply tried again when the fd is readable.
+ * - Sending.  The engine's `send` goes to cpg_mcast_joined at once when
+ *   nothing is queued; when corosync answers TRY_AGAIN (flow control, a
+ *   membership change) the message is copied to a queue that a timer
+ *   retries in order, so the loop keeps serving reads meanwhile.  If the
+ *   head of the queue cannot go out within send_bound_ms (the original
+ *   tries for 10 s), the queue is dropped and the group left: every waiting
+ *   request gets -EBUSY, and the node resyncs when it rejoins.  Messages
+ *   are never reordered, and none is sent twice.
+ * - Error modes.  After each dispatch the engine's mode is checked: in an
+ *   error mode the group is left (cpg_leave), waiting requests are answered
+ *   at once (-EBUSY), and a LEAVE-mode engine is restarted and joins again
+ *   after rejoin_delay seconds (the original's "more than 5 s"); ERROR and
+ *   VERSION_ERROR stay out for good.  The CPG handle is kept across a
+ *   rejoin, as the original does; a lost connection (corosync died) drops
+ *   it, aborts what waits, and reconnects from the start job.
+ * - The application (dcdb) is created once the node id is known (the first
+ *   connection), and kept: its engine is restarted on each rejoin.
+ * - corosync.conf (§2.11) is copied from the tree to the host file when its
+ *   config_version is newer: at start, after a change to it (corosync is
+ *   told to reload only when the change was ours) and after a resync.
+ */
+#define G_LOG_DOMAIN "cluster"
+#include "config.h"
+
+#include <corosync/cmap.h>
+#include <corosync/cpg.h>
+#include <corosync/quorum.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <glib-unix.h>
+#include <glib/gstdio.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <syslog.h>
+#include <unistd.h>
+
+#include "cluster.h"
+#include "constants.h"
+#include "dcdb.h"
+
+#define START_JOB_MS    1000
+#define SEND_RETRY_MS   10
+#define VERIFY_SECONDS  3600
+#define CONF_RELOAD_MS  1000
+#define DEFAULT_REJOIN  5
+#define DEFAULT_BOUNDMS 10000
+
+typedef struct cpg_svc cpg_svc_t;
+
+struct cpg_svc {
+	cluster_t *cl;
+	const char *group;
+	struct cpg_name name;
+	cpg_handle_t handle;
+	bool have_handle;
+	bool joined;  /* cpg_join succeeded, no cpg_leave since */
+	bool failing; /* the last connection attempt failed (log once) */
+	guint fd_src;
+	guint rejoin_src;
+	dfsm_t *dfsm; /* the application's engine (set on connect) */
+	/* the application: make or find its engine for @nodeid */
+	dfsm_t *(*connected)(cpg_svc_t *svc, uint32_t nodeid);
+	void (*members)(cpg_svc_t *svc, const struct cpg_address *m, size_t n);
+	GQueue sendq; /* GBytes not yet accepted by corosync */
+	gint64 sendq_since;
+	guint send_src;
+};
+
+struct cluster {
+	memdb_t *mdb;
+	status_t *st;
+	cluster_options_t opts;
+	uint32_t nodeid;
+	dcdb_t *dcdb;
+	GHashTable *waiters; /* count -> waiter_t */
+	cpg_svc_t dcdb_svc;
+	/* quorum */
+	quorum_handle_t qh;
+	bool have_qh, q_failing;
+	guint q_src;
+	/* cmap */
+	cmap_handle_t ch;
+	bool have_ch, c_failing, c_changes;
+	guint c_src;
+	guint start_src, verify_src, reload_src;
+};
+
+typedef struct waiter {
+	cluster_done_fn done;
+	void *data;
+} waiter_t;
+
+static const char *cs_str(cs_error_t e)
+{
+	switch (e) {
+	case CS_OK:
+		return "ok";
+	case CS_ERR_LIBRARY:
+		return "cannot connect to corosync (library)";
+	case CS_ERR_TRY_AGAIN:
+		return "try again";
+	case CS_ERR_BAD_HANDLE:
+		return "bad handle";
+	case CS_ERR_ACCESS:
+		return "access denied";
+	case CS_ERR_NOT_EXIST:
+		return "does not exist";
+	case CS_ERR_EXIST:
+		return "exists";
+	case CS_ERR_NO_MEMORY:
+		return "no memory";
+	default:
+		return "corosync error";
+	}
+}
+
+/* --- CPG services ------------------------------------------------------------- */
+
+static void svc_disconnect(cpg_svc_t *svc);
+
+static void sendq_clear(cpg_svc_t *svc)
+{
+	g_queue_clear_full(&svc->sendq, (GDestroyNotify)g_bytes_unref);
+	if (svc->send_src) {
+		g_source_remove(svc->send_src);
+		svc->send_src = 0;
+	}
+}
+
+static void svc_leave(cpg_svc_t *svc)
+{
+	sendq_clear(svc);
+	if (!svc->joined)
+		return;
+	cs_error_t r = cpg_leave(svc->handle, &svc->name);
+	if (r != CS_OK)
+		g_warning("%s: cpg_leave failed: %s", svc->group, cs_str(r));
+	svc->joined = false;
+}
+
+static void svc_check_mode(cpg_svc_t *svc);
+
+/* the queued messages, in order; false when the timer is done */
+static gboolean sendq_flush(gpointer data)
+{
+	cpg_svc_t *svc = data;
+	while (!g_queue_is_empty(&svc->sendq)) {
+		GBytes *b = g_queue_peek_head(&svc->sendq);
+		gsize len;
+		struct iovec iov = {(void *)g_bytes_get_data(b, &len), 0};
+		iov.iov_len = len;
+		cs_error_t r = cpg_mcast_joined(svc->handle, CPG_TYPE_AGREED, &iov, 1);
+		if (r == CS_OK) {
+			g_bytes_unref(g_queue_pop_head(&svc->sendq));
+			svc->sendq_since = g_get_monotonic_time();
+			continue;
+		}
+		gint64 waited = (g_get_monotonic_time() - svc->sendq_since) / 1000;
+		if (r == CS_ERR_TRY_AGAIN && waited < svc->cl->opts.send_bound_ms)
+			return G_SOURCE_CONTINUE;
+		g_critical("%s: cpg_send_message failed after %" G_GINT64_FORMAT " ms: %s; leaving "
+			   "the group",
+			   svc->group, waited, cs_str(r));
+		svc->send_src = 0;
+		sendq_clear(svc);
+		if (svc->dfsm)
+			dfsm_leave(svc->dfsm);
+		svc_check_mode(svc);
+		return G_SOURCE_REMOVE;
+	}
+	svc->send_src = 0;
+	return G_SOURCE_REMOVE;
+}
+
+static int svc_send(cpg_svc_t *svc, const struct iovec *iov, unsigned n)
+{
+	if (!svc->have_handle || !svc->joined)
+		return -ENOTCONN;
+	if (g_queue_is_empty(&svc->sendq)) {
+		cs_error_t r = cpg_mcast_joined(svc->handle, CPG_TYPE_AGREED, iov, n);
+		if (r == CS_OK)
+			return 0;
+		if (r != CS_ERR_TRY_AGAIN) {
+			g_warning("%s: cpg_send_message failed: %s", svc->group, cs_str(r));
+			return -ECOMM;
+		}
+		svc->sendq_since = g_get_monotonic_time();
+	}
+	GByteArray *a = g_byte_array_new();
+	for (unsigned i = 0; i < n; i++)
+		g_byte_array_append(a, iov[i].iov_base, (guint)iov[i].iov_len);
+	g_queue_push_tail(&svc->sendq, g_byte_array_free_to_bytes(a));
+	if (!svc->send_src)
+		svc->send_src = g_timeout_add(SEND_RETRY_MS, sendq_flush, svc);
+	return 0;
+}
+
+static gboolean svc_rejoin(gpointer data);
+
+/* After each dispatch: an engine in an error mode leaves the group. */
+static void svc_check_mode(cpg_svc_t *svc)
+{
+	if (!svc->dfsm)
+		return;
+	dfsm_mode_t mode = dfsm_mode(svc->dfsm);
+	if (!DFSM_MODE_IS_ERROR(mode))
+		return;
+	if (svc->joined) {
+		dfsm_abort_results(svc->dfsm);
+		svc_leave(svc);
+		if (mode == DFSM_MODE_LEAVE) {
+			g_message("%s: left the group; joining again in %u s", svc->group,
+				  svc->cl->opts.rejoin_delay);
+			if (!svc->rejoin_src)
+				svc->rejoin_src = g_timeout_add_seconds(svc->cl->opts.rejoin_delay,
+									svc_rejoin, svc);
+		} else {
+			g_critical("%s: left the group for good (mode %d): restart the daemon",
+				   svc->group, mode);
+		}
+	}
+}
+
+static int svc_join(cpg_svc_t *svc)
+{
+	cs_error_t r = cpg_join(svc->handle, &svc->name);
+	if (r == CS_ERR_TRY_AGAIN)
+		return -EAGAIN;
+	if (r != CS_OK) {
+		g_warning("%s: cpg_join failed: %s", svc->group, cs_str(r));
+		return -ECOMM;
+	}
+	svc->joined = true;
+	g_debug("%s: joined", svc->group);
+	return 0;
+}
+
+static gboolean svc_rejoin(gpointer data)
+{
+	cpg_svc_t *svc = data;
+	if (!svc->have_handle || !svc->dfsm) {
+		svc->rejoin_src = 0;
+		return G_SOURCE_REMOVE; /* the start job connects anew */
+	}
+	if (!svc->joined) {
+		if (dfsm_restart(svc->dfsm) < 0) {
+			svc->rejoin_src = 0;
+			return G_SOURCE_REMOVE;
+		}
+		int r = svc_join(svc);
+		if (r == -EAGAIN)
+			return G_SOURCE_CONTINUE; /* the timer tries again */
+		if (r < 0) {
+			svc_disconnect(svc);
+			svc->rejoin_src = 0;
+			return G_SOURCE_REMOVE;
+		}
+	}
+	svc->rejoin_src = 0;
+	return G_SOURCE_REMOVE;
+}
+
+static void on_cpg_deliver(cpg_handle_t h, const struct cpg_name *group, uint32_t nodeid,
+			   uint32_t pid, void *msg, size_t len)
+{
+	void *ctx = NULL;
+	cpg_context_get(h, &ctx);
+	cpg_svc_t *svc = ctx;
+	if (!svc || !svc->dfsm || !dfsm_group_name_is(group->length, group->value, svc->group))
+		return;
+	dfsm_deliver(svc->dfsm, nodeid, pid, msg, len);
+}
+
+static void on_cpg_confchg(cpg_handle_t h, const struct cpg_name *group,
+			   const struct cpg_address *members, size_t n,
+			   const struct cpg_address *left, size_t n_left,
+			   const struct cpg_address *joined, size_t n_joined)
+{
+	void *ctx = NULL;
+	cpg_context_get(h, &ctx);
+	cpg_svc_t *svc = ctx;
+	if (!svc || !svc->dfsm || !dfsm_group_name_is(group->length, group->value, svc->group))
+		return;
+	g_autofree dfsm_member_t *m = g_new0(dfsm_member_t, n ? n : 1);
+	for (size_t i = 0; i < n; i++)
+		m[i] = (dfsm_member_t){members[i].nodeid, members[i].pid};
+	g_message("%s: members: %zu (%zu joined, %zu left)", svc->group, n, n_joined, n_left);
+	if (svc->members)
+		svc->members(svc, members, n);
+	dfsm_confchg(svc->dfsm, m, n, n_joined);
+}
+
+static gboolean on_svc_fd(gint fd, GIOCondition cond, gpointer data)
+{
+	cpg_svc_t *svc = data;
+	cs_error_t r = cpg_dispatch(svc->handle, CS_DISPATCH_ALL);
+	if (r == CS_OK || r == CS_ERR_TRY_AGAIN) {
+		svc_check_mode(svc);
+		return G_SOURCE_CONTINUE;
+	}
+	g_warning("%s: cpg_dispatch failed: %s; reconnecting", svc->group, cs_str(r));
+	svc->fd_src = 0;
+	svc_disconnect(svc);
+	return G_SOURCE_REMOVE;
+}
+
+/* Drop the connection: what waits gets -EBUSY; the start job reconnects. */
+static void svc_disconnect(cpg_svc_t *svc)
+{
+	sendq_clear(svc);
+	if (svc->rejoin_src) {
+		g_source_remove(svc->rejoin_src);
+		svc->rejoin_src = 0;
+	}
+	if (svc->fd_src) {
+		g_source_remove(svc->fd_src);
+		svc->fd_src = 0;
+	}
+	if (svc->have_handle) {
+		if (svc->joined)
+			(void)cpg_leave(svc->handle, &svc->name);
+		cpg_finalize(svc->handle);
+	}
+	svc->have_handle = false;
+	svc->joined = false;
+	if (svc->dfsm && dfsm_restart(svc->dfsm) < 0)
+		dfsm_abort_results(svc->dfsm);
+}
+
+static void svc_connect(cpg_svc_t *svc)
+{
+	if (svc->have_handle)
+		return;
+	cpg_model_v1_data_t model = {
+		.model = CPG_MODEL_V1,
+		.cpg_deliver_fn = on_cpg_deliver,
+		.cpg_confchg_fn = on_cpg_confchg,
+	};
+	cs_error_t r = cpg_model_initialize(&svc->handle, CPG_MODEL_V1,
+					    (cpg_model_data_t *)&model, svc);
+	if (r != CS_OK) {
+		if (!svc->failing)
+			g_warning("%s: cpg_initialize failed: %s (retrying every second)",
+				  svc->group, cs_str(r));
+		svc->failing = true;
+		return;
+	}
+	svc->have_handle = true;
+	uint32_t nodeid = 0;
+	int fd = -1;
+	if ((r = cpg_local_get(svc->handle, &nodeid)) != CS_OK ||
+	    (r = cpg_fd_get(svc->handle, &fd)) != CS_OK) {
+		g_warning("%s: cannot get the node id or fd: %s", svc->group, cs_str(r));
+		svc_disconnect(svc);
+		svc->failing = true;
+		return;
+	}
+	svc->dfsm = svc->connected(svc, nodeid);
+	if (!svc->dfsm || dfsm_restart(svc->dfsm) < 0) {
+		g_critical("%s: the engine cannot start again (an earlier fatal error)",
+			   svc->group);
+		cpg_finalize(svc->handle);
+		svc->have_handle = false;
+		return;
+	}
+	if (svc_join(svc) < 0) {
+		/* TRY_AGAIN: the rejoin timer tries until it works */
+		if (!svc->have_handle)
+			return;
+		if (!svc->rejoin_src)
+			svc->rejoin_src = g_timeout_add(100, svc_rejoin, svc);
+	}
+	svc->fd_src = g_unix_fd_add(fd, G_IO_IN | G_IO_ERR | G_IO_HUP, on_svc_fd, svc);
+	if (svc->failing)
+		g_message("%s: connected to corosync", svc->group);
+	svc->failing = false;
+	g_message("%s: node id %u, joining", svc->group, nodeid);
+}
+
+/* --- dcdb ------------------------------------------------------------------- */
+
+static int dcdb_hook_send(void *ud, const struct iovec *iov, unsigned n)
+{
+	cluster_t *cl = ud;
+	return svc_send(&cl->dcdb_svc, iov, n);
+}
+
+static bool dcdb_hook_quorate(void *ud)
+{
+	cluster_t *cl = ud;
+	return status_quorate(cl->st);
+}
+
+static void dcdb_hook_result(void *ud, uint64_t count, int result)
+{
+	cluster_t *cl = ud;
+	gpointer key = NULL, w = NULL;
+	if (!g_hash_table_steal_extended(cl->waiters, &count, &key, &w))
+		return;
+	g_free(key);
+	((waiter_t *)w)->done(((waiter_t *)w)->data, result);
+	g_free(w);
+}
+
+static void conf_sync(cluster_t *cl, bool notify);
+
+static void dcdb_hook_conf(void *ud, bool ours)
+{
+	conf_sync(ud, ours);
+}
+
+static void dcdb_hook_log(void *ud, int level, const char *msg)
+{
+	GLogLevelFlags f = level <= LOG_ERR       ? G_LOG_LEVEL_CRITICAL
+			   : level <= LOG_WARNING ? G_LOG_LEVEL_WARNING
+			   : level <= LOG_INFO    ? G_LOG_LEVEL_MESSAGE
+						  : G_LOG_LEVEL_DEBUG;
+	g_log("dcdb", f, "%s", msg);
+}
+
+static dfsm_t *dcdb_connected(cpg_svc_t *svc, uint32_t nodeid)
+{
+	cluster_t *cl = svc->cl;
+	if (cl->dcdb && cl->nodeid != nodeid) {
+		g_warning("the node id changed from %u to %u", cl->nodeid, nodeid);
+		cl->dcdb = dcdb_free(cl->dcdb);
+	}
+	cl->nodeid = nodeid;
+	if (!cl->dcdb) {
+		static const dcdb_hooks_t hooks = {
+			.send = dcdb_hook_send,
+			.quorate = dcdb_hook_quorate,
+			.result = dcdb_hook_result,
+			.corosync_conf_changed = dcdb_hook_conf,
+			.log = dcdb_hook_log,
+		};
+		cl->dcdb = dcdb_new(cl->mdb, nodeid, (uint32_t)getpid(), &hooks, cl);
+	}
+	return dcdb_dfsm(cl->dcdb);
+}
+
+static void dcdb_members(cpg_svc_t *svc, const struct cpg_address *m, size_t n)
+{
+	/* "online" is membership of the status group (cluster.md §3.4); until
+	 * that group runs, the database group stands in for it */
+	g_autofree uint32_t *ids = g_new0(uint32_t, n ? n : 1);
+	for (size_t i = 0; i < n; i++)
+		ids[i] = m[i].nodeid;
+	status_set_online(svc->cl->st, ids, n);
+}
+
+static gboolean on_verify(gpointer data)
+{
+	cluster_t *cl = data;
+	if (cl->dcdb && cl->dcdb_svc.joined)
+		dfsm_verify_tick(dcdb_dfsm(cl->dcdb));
+	return G_SOURCE_CONTINUE;
+}
+
+int cluster_submit(cluster_t *cl, const dcdb_msg_t *m, cluster_done_fn done, void *data)
+{
+	if (!status_quorate(cl->st))
+		return -EACCES;
+	if (!cl->dcdb)
+		return -EBUSY;
+	uint64_t count = 0;
+	int r = dcdb_send(cl->dcdb, m, &count);
+	if (r < 0)
+		return r == -EACCES ? r : -EBUSY;
+	waiter_t *w = g_new0(waiter_t, 1);
+	w->done = done;
+	w->data = data;
+	uint64_t *key = g_new(uint64_t, 1);
+	*key = count;
+	g_hash_table_insert(cl->waiters, key, w);
+	return 0;
+}
+
+int cluster_unlock_request(cluster_t *cl, const char *path, const uint8_t csum[MEMDB_CSUM_LEN])
+{
+	if (!cl->dcdb)
+		return -EBUSY;
+	return dcdb_send_unlock_request(cl->dcdb, path, csum);
+}
+
+unsigned cluster_outstanding(cluster_t *cl)
+{
+	return g_hash_table_size(cl->waiters);
+}
+
+/* --- quorum (§5.1) ------------------------------------------------------------ */
+
+static void set_quorate(cluster_t *cl, bool q)
+{
+	if (status_quorate(cl->st) == q)
+		return;
+	status_set_quorate(cl->st, q);
+	g_message(q ? "node has quorum" : "node lost quorum");
+	if (cl->opts.quorum_changed)
+		cl->opts.quorum_changed(cl->opts.data, q);
+}
+
+static void on_quorum(quorum_handle_t h, uint32_t quorate, uint64_t ring_seq, uint32_t n,
+		      uint32_t *list)
+{
+	void *ctx = NULL;
+	quorum_context_get(h, (const void **)&ctx);
+	if (ctx)
+		set_quorate(ctx, quorate != 0);
+}
+
+static void quorum_disconnect(cluster_t *cl)
+{
+	if (cl->q_src) {
+		g_source_remove(cl->q_src);
+		cl->q_src = 0;
+	}
+	if (cl->have_qh)
+		quorum_finalize(cl->qh);
+	cl->have_qh = false;
+	set_quorate(cl, false);
+}
+
+static gboolean on_quorum_fd(gint fd, GIOCondition cond, gpointer data)
+{
+	cluster_t *cl = data;
+	cs_error_t r = quorum_dispatch(cl->qh, CS_DISPATCH_ALL);
+	if (r == CS_OK || r == CS_ERR_TRY_AGAIN)
+		return G_SOURCE_CONTINUE;
+	g_warning("quorum_dispatch failed: %s; reconnecting", cs_str(r));
+	cl->q_src = 0;
+	quorum_disconnect(cl);
+	return G_SOURCE_REMOVE;
+}
+
+static void quorum_connect(cluster_t *cl)
+{
+	if (cl->have_qh)
+		return;
+	quorum_callbacks_t cb = {.quorum_notify_fn = on_quorum};
+	uint32_t type = 0;
+	cs_error_t r = quorum_initialize(&cl->qh, &cb, &type);
+	if (r != CS_OK) {
+		if (!cl->q_failing)
+			g_warning("quorum_initialize failed: %s (retrying every second)",
+				  cs_str(r));
+		cl->q_failing = true;
+		return;
+	}
+	cl->have_qh = true;
+	int fd = -1;
+	if (type != QUORUM_SET) {
+		g_critical("wrong quorum_type: %u (no quorum provider configured?)", type);
+		quorum_disconnect(cl);
+		cl->q_failing = true;
+		return;
+	}
+	if ((r = quorum_context_set(cl->qh, cl)) != CS_OK ||
+	    (r = quorum_trackstart(cl->qh, CS_TRACK_CHANGES)) != CS_OK ||
+	    (r = quorum_fd_get(cl->qh, &fd)) != CS_OK) {
+		g_warning("quorum tracking failed: %s", cs_str(r));
+		quorum_disconnect(cl);
+		cl->q_failing = true;
+		return;
+	}
+	cl->q_src = g_unix_fd_add(fd, G_IO_IN | G_IO_ERR | G_IO_HUP, on_quorum_fd, cl);
+	if (cl->q_failing)
+		g_message("quorum: connected to corosync");
+	cl->q_failing = false;
+}
+
+/* --- cmap (§5.2) ----------------------------------------------------------------- */
+
+static void on_cmap_track(cmap_handle_t h, cmap_track_handle_t t, int32_t event, const char *key,
+			  struct cmap_notify_value nv, struct cmap_notify_value ov, void *data)
+{
+	((cluster_t *)data)->c_changes = true;
+}
+
+typedef struct cmap_node {
+	char *name;
+	uint32_t nodeid, votes;
+	bool named; /* `name` seen (it wins over ring0_addr) */
+} cmap_node_t;
+
+static int cmap_read(cluster_t *cl)
+{
+	uint64_t version = 0;
+	if (cmap_get_uint64(cl->ch, "totem.config_version", &version) != CS_OK)
+		g_debug("cmap: no totem.config_version; using 0");
+	char *cname = NULL;
+	cs_error_t r = cmap_get_string(cl->ch, "totem.cluster_name", &cname);
+	if (r != CS_OK) {
+		g_warning("cmap: cannot read totem.cluster_name: %s", cs_str(r));
+		return -1;
+	}
+	cmap_iter_handle_t it;
+	if ((r = cmap_iter_init(cl->ch, "nodelist.node.", &it)) != CS_OK) {
+		free(cname);
+		g_warning("cmap: cannot list the nodes: %s", cs_str(r));
+		return -1;
+	}
+	GHashTable *byidx = g_hash_table_new(g_direct_hash, g_direct_equal);
+	GPtrArray *nodes = g_ptr_array_new();
+	char key[CMAP_KEYNAME_MAXLEN + 1];
+	size_t vlen;
+	cmap_value_types_t type;
+	while (cmap_iter_next(cl->ch, it, key, &vlen, &type) == CS_OK) {
+		char *end = NULL;
+		unsigned long idx = strtoul(key + strlen("nodelist.node."), &end, 10);
+		if (!end || *end != '.' || idx > G_MAXUINT - 1)
+			continue;
+		const char *sub = end + 1;
+		cmap_node_t *n = g_hash_table_lookup(byidx, GUINT_TO_POINTER((guint)idx + 1));
+		if (!n) {
+			n = g_new0(cmap_node_t, 1);
+			n->votes = 1;
+			g_hash_table_insert(byidx, GUINT_TO_POINTER((guint)idx + 1), n);
+			g_ptr_array_add(nodes, n);
+		}
+		if (strcmp(sub, "nodeid") == 0) {
+			(void)cmap_get_uint32(cl->ch, key, &n->nodeid);
+		} else if (strcmp(sub, "quorum_votes") == 0) {
+			(void)cmap_get_uint32(cl->ch, key, &n->votes);
+		} else if (strcmp(sub, "name") == 0 || (strcmp(sub, "ring0_addr") == 0 && !n->named)) {
+			char *s = NULL;
+			if (cmap_get_string(cl->ch, key, &s) == CS_OK) {
+				g_free(n->name);
+				n->name = g_strdup(s);
+				n->named = strcmp(sub, "name") == 0;
+				free(s);
+			}
+		}
+	}
+	cmap_iter_finalize(cl->ch, it);
+	g_autofree status_node_t *sn = g_new0(status_node_t, nodes->len ? nodes->len : 1);
+	for (guint i = 0; i < nodes->len; i++) {
+		cmap_node_t *n = nodes->pdata[i];
+		sn[i] = (status_node_t){n->name, n->nodeid, n->votes};
+	}
+	status_set_cluster_info(cl->st, cname, version, sn, nodes->len);
+	g_debug("cmap: cluster '%s', config version %" G_GUINT64_FORMAT ", %u nodes", cname,
+		version, nodes->len);
+	for (guint i = 0; i < nodes->len; i++) {
+		cmap_node_t *n = nodes->pdata[i];
+		g_free(n->name);
+		g_free(n);
+	}
+	g_ptr_array_unref(nodes);
+	g_hash_table_unref(byidx);
+	free(cname);
+	return 0;
+}
+
+static void cmap_disconnect(cluster_t *cl)
+{
+	if (cl->c_src) {
+		g_source_remove(cl->c_src);
+		cl->c_src = 0;
+	}
+	if (cl->have_ch)
+		cmap_finalize(cl->ch);
+	cl->have_ch = false;
+}
+
+static gboolean on_cmap_fd(gint fd, GIOCondition cond, gpointer data)
+{
+	cluster_t *cl = data;
+	cs_error_t r = cmap_dispatch(cl->ch, CS_DISPATCH_ALL);
+	if (r == CS_ERR_TRY_AGAIN)
+		return G_SOURCE_CONTINUE;
+	if (r == CS_OK) {
+		if (cl->c_changes) {
+			cl->c_changes = false;
+			(void)cmap_read(cl);
+		}
+		return G_SOURCE_CONTINUE;
+	}
+	g_warning("cmap_dispatch failed: %s; reconnecting", cs_str(r));
+	cl->c_src = 0;
+	cmap_disconnect(cl);
+	return G_SOURCE_REMOVE;
+}
+
+static void cmap_connect(cluster_t *cl)
+{
+	if (cl->have_ch)
+		return;
+	cs_error_t r = cmap_initialize(&cl->ch);
+	if (r != CS_OK) {
+		if (!cl->c_failing)
+			g_warning("cmap_initialize failed: %s (retrying every second)", cs_str(r));
+		cl->c_failing = true;
+		return;
+	}
+	cl->have_ch = true;
+	cmap_track_handle_t t1, t2;
+	int fd = -1;
+	if ((r = cmap_track_add(cl->ch, "nodelist.node.",
+				CMAP_TRACK_ADD | CMAP_TRACK_DELETE | CMAP_TRACK_MODIFY |
+					CMAP_TRACK_PREFIX,
+				on_cmap_track, cl, &t1)) != CS_OK ||
+	    (r = cmap_track_add(cl->ch, "totem.config_version",
+				CMAP_TRACK_ADD | CMAP_TRACK_DELETE | CMAP_TRACK_MODIFY,
+				on_cmap_track, cl, &t2)) != CS_OK ||
+	    (r = cmap_fd_get(cl->ch, &fd)) != CS_OK || cmap_read(cl) < 0) {
+		g_warning("cmap: set-up failed: %s", cs_str(r));
+		cmap_disconnect(cl);
+		cl->c_failing = true;
+		return;
+	}
+	cl->c_src = g_unix_fd_add(fd, G_IO_IN | G_IO_ERR | G_IO_HUP, on_cmap_fd, cl);
+	cl->c_failing = false;
+}
+
+/* --- corosync.conf (§2.11) ------------------------------------------------------- */
+
+static uint64_t conf_version(const char *text, size_t len)
+{
+	g_autoptr(GRegex) re = g_regex_new("config_version\\s*:\\s*(\\d+)", 0, 0, NULL);
+	g_autoptr(GMatchInfo) mi = NULL;
+	if (!g_regex_match_full(re, text, (gssize)len, 0, 0, &mi, NULL))
+		return 0;
+	g_autofree char *d = g_match_info_fetch(mi, 1);
+	return g_ascii_strtoull(d, NULL, 10);
+}
+
+static gboolean on_reload(gpointer data)
+{
+	cluster_t *cl = data;
+	cl->reload_src = 0;
+	const char *argv[] = {"corosync-cfgtool", "-R", NULL};
+	g_autoptr(GError) err = NULL;
+	if (!g_spawn_async(NULL, (char **)argv, NULL, G_SPAWN_SEARCH_PATH, NULL, NULL, NULL, &err))
+		g_warning("cannot run corosync-cfgtool -R: %s", err->message);
+	return G_SOURCE_REMOVE;
+}
+
+static void conf_sync(cluster_t *cl, bool notify)
+{
+	const memdb_entry_t *e = memdb_lookup(cl->mdb, "corosync.conf");
+	if (!e || e->type != MEMDB_TYPE_REG || !e->data || e->size == 0)
+		return;
+	gsize len;
+	const char *text = g_bytes_get_data(e->data, &len);
+	uint64_t v = conf_version(text, len);
+	if (v == 0) {
+		g_critical("corosync.conf in the tree has no valid config_version");
+		return;
+	}
+	const char *host = cl->opts.corosync_conf;
+	g_autofree char *old = NULL;
+	gsize oldlen = 0;
+	uint64_t ov = 0;
+	if (g_file_get_contents(host, &old, &oldlen, NULL)) {
+		if (oldlen == len && memcmp(old, text, len) == 0)
+			return;
+		ov = conf_version(old, oldlen);
+		if (ov > v) {
+			g_warning("local corosync.conf is newer (%" G_GUINT64_FORMAT
+				  " > %" G_GUINT64_FORMAT "): not replaced",
+				  ov, v);
+			return;
+		}
+	}
+	g_autofree char *tmp = g_strdup_printf("%s.XXXXXX", host);
+	int fd = g_mkstemp_full(tmp, O_WRONLY | O_CLOEXEC, 0644);
+	bool ok = fd >= 0;
+	for (gsize off = 0; ok && off < len;) {
+		ssize_t n = write(fd, text + off, len - off);
+		if (n < 0 && errno == EINTR)
+			continue;
+		ok = n > 0;
+		off += ok ? (gsize)n : 0;
+	}
+	ok = ok && fchown(fd, 0, 0) == 0 && fchmod(fd, 0644) == 0 && fsync(fd) == 0;
+	if (fd >= 0 && close(fd) < 0)
+		ok = false;
+	if (!ok || rename(tmp, host) < 0) {
+		g_critical("cannot write '%s': %s", host, g_strerror(errno));
+		if (fd >= 0)
+			(void)unlink(tmp);
+		return;
+	}
+	g_message("wrote new corosync config '%s' (version = %" G_GUINT64_FORMAT ")", host, v);
+	if (notify && ov > 0 && !cl->reload_src)
+		cl->reload_src = g_timeout_add(CONF_RELOAD_MS, on_reload, cl);
+}
+
+/* --- the start job ------------------------------------------------------------ */
+
+static gboolean on_start_job(gpointer data)
+{
+	cluster_t *cl = data;
+	quorum_connect(cl);
+	cmap_connect(cl);
+	svc_connect(&cl->dcdb_svc);
+	return G_SOURCE_CONTINUE;
+}
+
+cluster_t *cluster_new(memdb_t *mdb, status_t *st, const cluster_options_t *opts)
+{
+	cluster_t *cl = g_new0(cluster_t, 1);
+	cl->mdb = mdb;
+	cl->st = st;
+	cl->opts = *opts;
+	if (!cl->opts.rejoin_delay)
+		cl->opts.rejoin_delay = DEFAULT_REJOIN;
+	if (!cl->opts.send_bound_ms)
+		cl->opts.send_bound_ms = DEFAULT_BOUNDMS;
+	cl->waiters = g_hash_table_new_full(g_int64_hash, g_int64_equal, g_free, NULL);
+	cpg_svc_t *svc = &cl->dcdb_svc;
+	svc->cl = cl;
+	svc->group = DCDB_GROUP_NAME;
+	svc->name.length = DCDB_GROUP_NAME_LEN;
+	memcpy(svc->name.value, DCDB_GROUP_NAME, DCDB_GROUP_NAME_LEN);
+	svc->connected = dcdb_connected;
+	svc->members = dcdb_members;
+	g_queue_init(&svc->sendq);
+
+	status_set_quorate(st, false);
+	if (opts->node_ip)
+		status_set_node_ip(st, status_nodename(st), opts->node_ip);
+	conf_sync(cl, true);
+	on_start_job(cl);
+	cl->start_src = g_timeout_add(START_JOB_MS, on_start_job, cl);
+	cl->verify_src = g_timeout_add_seconds(VERIFY_SECONDS, on_verify, cl);
+	return cl;
+}
+
+cluster_t *cluster_free(cluster_t *cl)
+{
+	if (!cl)
+		return NULL;
+	g_source_remove(cl->start_src);
+	g_source_remove(cl->verify_src);
+	if (cl->reload_src)
+		g_source_remove(cl->reload_src);
+	svc_disconnect(&cl->dcdb_svc);
+	cl->dcdb = dcdb_free(cl->dcdb); /* aborts what waits: -EBUSY */
+	/* anything left had no engine to answer it */
+	GList *left = g_hash_table_get_values(cl->waiters);
+	g_hash_table_remove_all(cl->waiters);
+	for (GList *l = left; l; l = l->next) {
+		waiter_t *w = l->data;
+		w->done(w->data, -EBUSY);
+		g_free(w);
+	}
+	g_list_free(left);
+	g_hash_table_unref(cl->waiters);
+	quorum_disconnect(cl);
+	cmap_disconnect(cl);
+	g_free(cl);
+	return NULL;
+}
