@@ -348,8 +348,8 @@ static void svc_connect(cpg_svc_t *svc)
 		.cpg_deliver_fn = on_cpg_deliver,
 		.cpg_confchg_fn = on_cpg_confchg,
 	};
-	cs_error_t r = cpg_model_initialize(&svc->handle, CPG_MODEL_V1,
-					    (cpg_model_data_t *)&model, svc);
+	cs_error_t r =
+		cpg_model_initialize(&svc->handle, CPG_MODEL_V1, (cpg_model_data_t *)&model, svc);
 	if (r != CS_OK) {
 		if (!svc->failing)
 			g_warning("%s: cpg_initialize failed: %s (retrying every second)",
@@ -634,7 +634,8 @@ static int cmap_read(cluster_t *cl)
 			(void)cmap_get_uint32(cl->ch, key, &n->nodeid);
 		} else if (strcmp(sub, "quorum_votes") == 0) {
 			(void)cmap_get_uint32(cl->ch, key, &n->votes);
-		} else if (strcmp(sub, "name") == 0 || (strcmp(sub, "ring0_addr") == 0 && !n->named)) {
+		} else if (strcmp(sub, "name") == 0 ||
+			   (strcmp(sub, "ring0_addr") == 0 && !n->named)) {
 			char *s = NULL;
 			if (cmap_get_string(cl->ch, key, &s) == CS_OK) {
 				g_free(n->name);

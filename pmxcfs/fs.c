@@ -49,9 +49,9 @@
 #include "log.h"
 #include "paths.h"
 
-#define FS_VIRT_BASE (UINT64_C(1) << 62)
-#define FS_TIMEOUT   86400.0 /* entries and attributes: changes invalidate */
-#define FS_DRAIN_SECONDS 5   /* unmount waits this long for the cluster */
+#define FS_VIRT_BASE     (UINT64_C(1) << 62)
+#define FS_TIMEOUT       86400.0 /* entries and attributes: changes invalidate */
+#define FS_DRAIN_SECONDS 5       /* unmount waits this long for the cluster */
 
 typedef enum { VIRT_LINK, VIRT_FILE } virt_kind_t;
 
@@ -593,11 +593,11 @@ static int pending_commit(fs_t *fs, uint64_t ino)
  */
 
 typedef enum {
-	OP_ENTRY,   /* mkdir, mknod: the new entry */
-	OP_CREATE,  /* create: the new entry and an open handle */
-	OP_ERR,     /* unlink, rmdir, rename: 0 or the error */
-	OP_ATTR,    /* setattr: the attributes */
-	OP_COMMIT,  /* flush, fsync, release: a pending buffer's commit */
+	OP_ENTRY,  /* mkdir, mknod: the new entry */
+	OP_CREATE, /* create: the new entry and an open handle */
+	OP_ERR,    /* unlink, rmdir, rename: 0 or the error */
+	OP_ATTR,   /* setattr: the attributes */
+	OP_COMMIT, /* flush, fsync, release: a pending buffer's commit */
 } op_kind_t;
 
 typedef struct op {
@@ -968,7 +968,7 @@ static void fs_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to
 	if (r == 0 && changes && !quorate(fs))
 		r = -EACCES;
 	op_t *op = r == 0 && changes && clustered(fs) ? op_new(fs, req, OP_ATTR, path, e->inode)
-						       : NULL;
+						      : NULL;
 	if (r == 0 && (to_set & FUSE_SET_ATTR_SIZE))
 		r = setattr_size(fs, e, path, attr->st_size, op);
 	if (r == 0 && (to_set & (FUSE_SET_ATTR_MTIME | FUSE_SET_ATTR_MTIME_NOW))) {

@@ -88,8 +88,7 @@ static const GOptionEntry options[] = {
 	{"test-no-invalidate", 0, G_OPTION_FLAG_HIDDEN, G_OPTION_ARG_NONE, &opt_no_invalidate,
 	 "Never invalidate the kernel's caches (tests: the negative control)", NULL},
 	{"rejoin-delay", 0, G_OPTION_FLAG_HIDDEN, G_OPTION_ARG_INT, &opt_rejoin_delay,
-	 "Seconds before a group left on an error is joined again (default 5; tests)",
-	 "SECONDS"},
+	 "Seconds before a group left on an error is joined again (default 5; tests)", "SECONDS"},
 	{"version", 'V', 0, G_OPTION_ARG_NONE, &opt_version, "Print the version and exit", NULL},
 	{0},
 };

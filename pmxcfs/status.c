@@ -44,7 +44,7 @@ struct status {
 	/* cluster info */
 	char *cluster_name; /* NULL: none (local mode, cmap not read) */
 	uint64_t config_version;
-	GArray *nodes; /* node_info_t, sorted by nodeid */
+	GArray *nodes;        /* node_info_t, sorted by nodeid */
 	GHashTable *node_ips; /* name -> address */
 	uint32_t clinfo_version;
 };

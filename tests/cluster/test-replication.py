@@ -1,0 +1,285 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: AGPL-3.0-or-later
+"""test-replication.py: our pmxcfs on a real corosync cluster.
+
+Three nodes (and five at the end), each with corosync and pmxcfs in its own
+namespaces.  What is checked, in order:
+
+* a write on any node is on every node with the same content and mtime, and
+  afterwards every node's database has the same version and checksum;
+* two nodes creating the same 60 paths at once: each path has exactly one
+  winner, the other node gets EEXIST; the same for VMIDs (a guest config of
+  the same VMID under two nodes' directories); the VM lists agree;
+* locks across nodes: mkdir excludes other nodes while held; utime(0,0) on
+  a lock that has not expired changes nothing (EACCES); once expired, the
+  unlock request removes it on every node;
+* quorum loss (2|1): the minority serves reads and refuses writes with
+  EACCES, the majority goes on; after healing every node has every write
+  the majority acknowledged;
+* a node restarted with a stale database and one with an empty database
+  catch up, each within a measured time;
+* kill -9 of one daemon, and a restart of all daemons at once, converge;
+* many writes in flight from one node (pipelined) all land, in order;
+* five nodes: a write on the last is on all.
+
+Needs root, corosync, unshare, nsenter, nft; skipped otherwise.  Steps on a
+cluster whose set-up failed are skipped.  Writes are checked through the
+mounts inside the nodes and through each node's database file.
+"""
+
+import os
+import signal
+import sys
+import threading
+import time
+
+sys.dont_write_bytecode = True
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import pmxcfs_cluster as pc  # noqa: E402
+from cluster import Cluster, wait_for  # noqa: E402
+
+BOUND = 60           # seconds any convergence may take
+LOCK_TIMEOUT = 3     # --lock-timeout of the daemons (the real one is 120 s)
+EXTRA = ["--lock-timeout", str(LOCK_TIMEOUT), "--rejoin-delay", "1"]
+
+state = {}
+STEPS = []
+
+
+def step(needs=()):
+    def add(fn):
+        STEPS.append((fn, needs))
+        return fn
+    return add
+
+
+def c3():
+    return state["c3"]
+
+
+@step()
+def three_nodes_serving():
+    t = time.monotonic()
+    c = state["c3"] = Cluster(3, wait=False)
+    c.wait_quorate(c.nodes, BOUND)
+    for n in c.nodes:
+        pc.start(n, EXTRA)
+    pc.wait_serving(c.nodes, BOUND)
+    secs, _ = pc.wait_converged(c.nodes, BOUND)
+    return "serving after %.1fs" % (time.monotonic() - t)
+
+
+@step(needs=("c3",))
+def write_on_any_node_is_everywhere():
+    c = c3()
+    for i, w in enumerate(c.nodes):
+        path = "from-%s.cfg" % w.name
+        text = "written on %s\n" % w.name * (i + 1)
+        pc.write_ok(w, path, text)
+        for n in c.nodes:
+            wait_for(lambda: pc.read(n, path) == text, BOUND, "%s on %s" % (path, n.name),
+                     interval=0.1)
+        stats = [pc.op(n, "stat", path)["ok"] for n in c.nodes]
+        assert all(s == stats[0] for s in stats), "size/mtime differ: %s" % stats
+    # a change on one node, a delete on another, a rename on the third
+    pc.ops(c.nodes[0], [["mkdir", "dir"], ["write", "dir/a", "A"]], stop_on_error=True)
+    assert pc.op(c.nodes[1], "unlink", "from-node1.cfg") == {"ok": None}
+    wait_for(lambda: pc.op(c.nodes[2], "exists", "dir/a") == {"ok": True}, BOUND, "dir/a")
+    assert pc.op(c.nodes[2], "rename", "dir/a", "dir/b") == {"ok": None}
+    for n in c.nodes:
+        wait_for(lambda: pc.ops(n, [["exists", "from-node1.cfg"], ["read", "dir/b"]]) ==
+                 [{"ok": False}, {"ok": "A"}], BOUND, "delete and rename on " + n.name)
+    secs, s = pc.wait_converged(c.nodes, BOUND)
+    return "databases equal (version %d, %d entries) %.1fs after the last change" % (
+        s["version"], s["entries"], secs)
+
+
+def race(nodes, batches):
+    """Run one batch per node at the same time; the results per node."""
+    out = [None] * len(nodes)
+
+    def go(i):
+        out[i] = pc.ops(nodes[i], batches[i])
+    ts = [threading.Thread(target=go, args=(i,)) for i in range(len(nodes))]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join()
+    return out
+
+
+@step(needs=("c3",))
+def concurrent_creates_one_winner():
+    c = c3()
+    a, b = c.nodes[0], c.nodes[1]
+    pc.ops(a, [["mkdir", "race"]])
+    paths = ["race/f%03d" % i for i in range(60)]
+    ra, rb = race([a, b], [[["create", p, "a"] for p in paths],
+                           [["create", p, "b"] for p in paths]])
+    wins = {"a": 0, "b": 0}
+    for p, x, y in zip(paths, ra, rb):
+        okx, oky = "ok" in x, "ok" in y
+        assert okx != oky, "%s: %s on %s, %s on %s" % (p, x, a.name, y, b.name)
+        loser = y if okx else x
+        assert loser == {"errno": 17}, "%s: the loser got %s, not EEXIST" % (p, loser)
+        wins["a" if okx else "b"] += 1
+    # VMIDs: the same VMID under two nodes' directories
+    for n in (a, b):
+        pc.ops(n, [["mkdir", "nodes"], ["mkdir", "nodes/" + n.name],
+                   ["mkdir", "nodes/%s/qemu-server" % n.name]])
+    vmids = range(1000, 1040)
+    ra, rb = race([a, b], [[["create", "nodes/%s/qemu-server/%d.conf" % (n.name, v), "x"]
+                            for v in vmids] for n in (a, b)])
+    for v, x, y in zip(vmids, ra, rb):
+        assert ("ok" in x) != ("ok" in y), "VMID %d: %s and %s" % (v, x, y)
+    pc.wait_converged(c.nodes, BOUND)
+    lists = [pc.read(n, ".vmlist") for n in c.nodes]
+    import json
+    ids = [sorted(json.loads(x).get("ids", {}).items()) for x in lists]
+    assert ids[0] == ids[1] == ids[2], "VM lists differ"
+    assert len(ids[0]) == len(vmids), "%d VMs listed" % len(ids[0])
+    return "paths won: %d by %s, %d by %s; every VMID once" % (wins["a"], a.name, wins["b"],
+                                                                 b.name)
+
+
+@step(needs=("c3",))
+def locks_across_nodes():
+    c = c3()
+    n1, n2, n3 = c.nodes
+    pc.ops(n1, [["mkdir", "priv"], ["mkdir", "priv/lock"]])
+    wait_for(lambda: pc.op(n2, "exists", "priv/lock") == {"ok": True}, BOUND, "priv/lock")
+    assert pc.op(n2, "mkdir", "priv/lock/vm-100") == {"ok": None}
+    # held: nobody else gets it
+    for n in (n1, n3):
+        assert pc.op(n, "mkdir", "priv/lock/vm-100") == {"errno": 17}, n.name
+    # not expired yet: the request changes nothing, the caller gets EACCES
+    assert pc.op(n3, "utime", "priv/lock/vm-100", 0) == {"errno": 13}
+    assert pc.op(n1, "exists", "priv/lock/vm-100") == {"ok": True}
+    # expired: an unlock request from any node removes it everywhere
+    t = time.monotonic()
+
+    def released():
+        pc.op(n3, "utime", "priv/lock/vm-100", 0)
+        return all(pc.op(n, "exists", "priv/lock/vm-100") == {"ok": False} for n in c.nodes)
+    wait_for(released, BOUND, "the expired lock removed", interval=0.5)
+    took = time.monotonic() - t
+    assert took >= LOCK_TIMEOUT - 1.5, "released after %.1fs, before it expired" % took
+    # and free to take again, by exactly one of two
+    ra, rb = race([n1, n3], [[["mkdir", "priv/lock/vm-100"]]] * 2)
+    assert ("ok" in ra[0]) != ("ok" in rb[0]), (ra, rb)
+    return "expired lock removed %.1fs after the first request" % took
+
+
+@step(needs=("c3",))
+def minority_refuses_writes():
+    c = c3()
+    n1, n2, n3 = c.nodes
+    pc.write_ok(n1, "before-partition", "x")
+    pc.wait_converged(c.nodes, BOUND)
+    c.partition([[n1.name, n2.name], [n3.name]])
+    wait_for(lambda: (pc.members(n3) or {}).get("cluster", {}).get("quorate") == 0, BOUND,
+             "node3 inquorate", interval=0.2)
+    assert pc.op(n3, "write", "minority", "m") == {"errno": 13}
+    assert pc.op(n3, "mkdir", "minority-dir") == {"errno": 13}
+    assert pc.read(n3, "before-partition") == "x", "reads must still work"
+    # the majority goes on (its membership may still be settling)
+    acked = []
+    for i in range(10):
+        p = "majority-%d" % i
+        wait_for(lambda: "ok" in pc.op(n1 if i % 2 else n2, "write", p, str(i)), BOUND,
+                 "write %s in the majority" % p, interval=0.2)
+        acked.append(p)
+    c.heal()
+    t = time.monotonic()
+    wait_for(lambda: pc.serving(n3, [n.name for n in c.nodes]), BOUND, "node3 back",
+             interval=0.2)
+    secs, _ = pc.wait_converged(c.nodes, BOUND)
+    for n in c.nodes:
+        got = pc.ops(n, [["read", p] for p in acked] + [["exists", "minority"]])
+        assert got == [{"ok": str(i)} for i in range(10)] + [{"ok": False}], (n.name, got)
+    return "converged %.1fs after healing" % (time.monotonic() - t)
+
+
+@step(needs=("c3",))
+def stale_and_empty_nodes_catch_up():
+    c = c3()
+    n1, n2, n3 = c.nodes
+    # stale: node2 is down while node1 writes
+    n2.stop_daemon()
+    wait_for(lambda: pc.serving(n1, [n1.name, n3.name]), BOUND, "node2 gone", interval=0.2)
+    res = pc.ops(n1, [["write", "stale-%d" % i, "v%d" % i] for i in range(50)])
+    assert res == [{"ok": len("v%d" % i)} for i in range(50)], res
+    t = time.monotonic()
+    pc.start(n2, EXTRA)
+    stale, _ = pc.wait_converged(c.nodes, BOUND)
+    stale = time.monotonic() - t
+    # empty: node3's database is wiped
+    n3.stop_daemon()
+    n3.wipe_data()
+    t = time.monotonic()
+    pc.start(n3, EXTRA)
+    pc.wait_converged(c.nodes, BOUND)
+    empty = time.monotonic() - t
+    assert pc.read(n3, "stale-49") == "v49"
+    return "stale node equal after %.1fs, empty node after %.1fs" % (stale, empty)
+
+
+@step(needs=("c3",))
+def kill9_and_restart_all():
+    c = c3()
+    n1, n2, n3 = c.nodes
+    n3.stop_daemon(sig=signal.SIGKILL)   # its stale mount is cleared by the next start
+    pc.write_ok(n1, "after-kill", "k")
+    pc.start(n3, EXTRA)
+    pc.wait_serving(c.nodes, BOUND)
+    pc.wait_converged(c.nodes, BOUND)
+    assert pc.read(n3, "after-kill") == "k"
+    # all at once
+    for n in c.nodes:
+        n.stop_daemon()
+    t = time.monotonic()
+    for n in c.nodes:
+        pc.start(n, EXTRA)
+    pc.wait_serving(c.nodes, BOUND)
+    secs, s = pc.wait_converged(c.nodes, BOUND)
+    assert pc.read(n2, "after-kill") == "k"
+    return "all restarted and equal after %.1fs" % (time.monotonic() - t)
+
+
+@step(needs=("c3",))
+def pipelined_writes_all_land():
+    c = c3()
+    n1 = c.nodes[0]
+    # 8 writers on one node at once, 25 files each, then overwrites
+    batches = [[["atomic", "pipe-%d-%d" % (w, i), "%d.%d" % (w, i)] for i in range(25)]
+               for w in range(8)]
+    res = race([n1] * 8, batches)
+    for w, r in enumerate(res):
+        assert r == [{"ok": len("%d.%d" % (w, i))} for i in range(25)], (w, r)
+    pc.wait_converged(c.nodes, BOUND)
+    for n in c.nodes:
+        names = pc.op(n, "listdir", "")["ok"]
+        assert sum(1 for x in names if x.startswith("pipe-")) == 200, n.name
+        assert not any(".tmp." in x for x in names), "temporary files left"
+    return "200 atomic writes from 8 writers on every node"
+
+
+@step()
+def five_nodes():
+    c3_ = state.get("c3")
+    if c3_ is not None:
+        c3_.close()
+    c = state["c5"] = Cluster(5, wait=False)
+    c.wait_quorate(c.nodes, BOUND)
+    for n in c.nodes:
+        pc.start(n, EXTRA)
+    pc.wait_serving(c.nodes, BOUND)
+    pc.write_ok(c.nodes[4], "five", "5")
+    for n in c.nodes:
+        wait_for(lambda: pc.read(n, "five") == "5", BOUND, "five on " + n.name, interval=0.1)
+    secs, s = pc.wait_converged(c.nodes, BOUND)
+    return "5 nodes equal (version %d)" % s["version"]
+
+
+if __name__ == "__main__":
+    sys.exit(pc.run_steps(STEPS, state, pc.skip_reason))
