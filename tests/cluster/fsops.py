@@ -18,12 +18,15 @@ Operations (a list whose first item is the name):
   ["utime", path, mtime]       utime(path, (mtime, mtime))
   ["exists", path]             true/false
   ["listdir", path]            sorted names
-With --stop-on-error the batch ends at the first failure.
+With --stop-on-error the batch ends at the first failure.  With
+--barrier DIR it creates DIR/ready.<pid> and waits (at most 60 s) for
+DIR/go before the first operation, so that several nodes start together.
 """
 
 import json
 import os
 import sys
+import time
 
 
 def run(mount, op):
@@ -72,8 +75,17 @@ def run(mount, op):
 def main():
     mount = sys.argv[1]
     stop = "--stop-on-error" in sys.argv[2:]
+    batch = json.load(sys.stdin)
+    if "--barrier" in sys.argv[2:]:
+        d = sys.argv[sys.argv.index("--barrier") + 1]
+        open(os.path.join(d, "ready.%d" % os.getpid()), "w").close()
+        deadline = time.monotonic() + 60
+        while not os.path.exists(os.path.join(d, "go")):
+            if time.monotonic() > deadline:
+                sys.exit("fsops: no go after 60 s")
+            time.sleep(0.001)    # a spin on a barrier, not a synchronisation by time
     out = []
-    for op in json.load(sys.stdin):
+    for op in batch:
         try:
             out.append({"ok": run(mount, op)})
         except OSError as e:

@@ -33,10 +33,12 @@ def start(node, extra=(), binary=None):
     return node.start_daemon(node.pmxcfs_argv(binary=binary, extra=list(extra)))
 
 
-def ops(node, batch, timeout=120, stop_on_error=False):
+def ops(node, batch, timeout=120, stop_on_error=False, barrier=None):
     """Run a batch of fsops.py operations inside node; the result list."""
     argv = [sys.executable, FSOPS, node.mount_dir] + (["--stop-on-error"] if stop_on_error
                                                       else [])
+    if barrier:
+        argv += ["--barrier", barrier]
     r = node.run(argv, input=json.dumps(batch), timeout=timeout)
     if r.returncode != 0:
         raise cluster.HarnessError("%s: fsops failed: %s" % (node.name, r.stderr.strip()))
@@ -117,6 +119,35 @@ def wait_converged(nodes, timeout=60):
     return time.monotonic() - t, last[nodes[0].name]
 
 
+def race(nodes, batches, timeout=120):
+    """Run one batch per node, all starting at once (a barrier in a
+    temporary directory); the result lists, in node order."""
+    import tempfile
+    import threading
+    out = [None] * len(nodes)
+    errors = []
+    with tempfile.TemporaryDirectory(prefix="pmxcfs-race-") as d:
+        def go(i):
+            try:
+                out[i] = ops(nodes[i], batches[i], timeout=timeout, barrier=d)
+            except Exception as e:      # reported below
+                errors.append(e)
+        ts = [threading.Thread(target=go, args=(i,)) for i in range(len(nodes))]
+        for t in ts:
+            t.start()
+        try:
+            wait_for(lambda: errors or len([f for f in os.listdir(d)
+                                            if f.startswith("ready.")]) == len(nodes),
+                     60, "every racer ready")
+        finally:
+            open(os.path.join(d, "go"), "w").close()
+            for t in ts:
+                t.join()
+    if errors:
+        raise errors[0]
+    return out
+
+
 def write_ok(node, path, text):
     r = op(node, "write", path, text)
     assert r == {"ok": len(text)}, "%s: write %s: %s" % (node.name, path, r)
@@ -167,6 +198,8 @@ def run_steps(steps, state, skip_reason):
                             print("# %s: %s" % (n.name, line))
         sys.stdout.flush()
     for c in cluster.created:
+        if os.environ.get("CLUSTER_KEEP_LOGS"):
+            c.failed = True          # keep every node's logs, failed or not
         c.close()
         if c.keep_dir:
             print("# logs of %s kept in %s" % (c.prefix, c.keep_dir))

@@ -30,7 +30,6 @@ mounts inside the nodes and through each node's database file.
 import os
 import signal
 import sys
-import threading
 import time
 
 sys.dont_write_bytecode = True
@@ -94,27 +93,13 @@ def write_on_any_node_is_everywhere():
         s["version"], s["entries"], secs)
 
 
-def race(nodes, batches):
-    """Run one batch per node at the same time; the results per node."""
-    out = [None] * len(nodes)
-
-    def go(i):
-        out[i] = pc.ops(nodes[i], batches[i])
-    ts = [threading.Thread(target=go, args=(i,)) for i in range(len(nodes))]
-    for t in ts:
-        t.start()
-    for t in ts:
-        t.join()
-    return out
-
-
 @step(needs=("c3",))
 def concurrent_creates_one_winner():
     c = c3()
     a, b = c.nodes[0], c.nodes[1]
     pc.ops(a, [["mkdir", "race"]])
     paths = ["race/f%03d" % i for i in range(60)]
-    ra, rb = race([a, b], [[["create", p, "a"] for p in paths],
+    ra, rb = pc.race([a, b], [[["create", p, "a"] for p in paths],
                            [["create", p, "b"] for p in paths]])
     wins = {"a": 0, "b": 0}
     for p, x, y in zip(paths, ra, rb):
@@ -128,7 +113,7 @@ def concurrent_creates_one_winner():
         pc.ops(n, [["mkdir", "nodes"], ["mkdir", "nodes/" + n.name],
                    ["mkdir", "nodes/%s/qemu-server" % n.name]])
     vmids = range(1000, 1040)
-    ra, rb = race([a, b], [[["create", "nodes/%s/qemu-server/%d.conf" % (n.name, v), "x"]
+    ra, rb = pc.race([a, b], [[["create", "nodes/%s/qemu-server/%d.conf" % (n.name, v), "x"]
                             for v in vmids] for n in (a, b)])
     for v, x, y in zip(vmids, ra, rb):
         assert ("ok" in x) != ("ok" in y), "VMID %d: %s and %s" % (v, x, y)
@@ -165,7 +150,7 @@ def locks_across_nodes():
     took = time.monotonic() - t
     assert took >= LOCK_TIMEOUT - 1.5, "released after %.1fs, before it expired" % took
     # and free to take again, by exactly one of two
-    ra, rb = race([n1, n3], [[["mkdir", "priv/lock/vm-100"]]] * 2)
+    ra, rb = pc.race([n1, n3], [[["mkdir", "priv/lock/vm-100"]]] * 2)
     assert ("ok" in ra[0]) != ("ok" in rb[0]), (ra, rb)
     return "expired lock removed %.1fs after the first request" % took
 
@@ -253,7 +238,7 @@ def pipelined_writes_all_land():
     # 8 writers on one node at once, 25 files each, then overwrites
     batches = [[["atomic", "pipe-%d-%d" % (w, i), "%d.%d" % (w, i)] for i in range(25)]
                for w in range(8)]
-    res = race([n1] * 8, batches)
+    res = pc.race([n1] * 8, batches)
     for w, r in enumerate(res):
         assert r == [{"ok": len("%d.%d" % (w, i))} for i in range(25)], (w, r)
     pc.wait_converged(c.nodes, BOUND)
@@ -268,6 +253,7 @@ def pipelined_writes_all_land():
 def five_nodes():
     c3_ = state.get("c3")
     if c3_ is not None:
+        c3_.failed = c3_.failed or bool(os.environ.get("CLUSTER_KEEP_LOGS"))
         c3_.close()
     c = state["c5"] = Cluster(5, wait=False)
     c.wait_quorate(c.nodes, BOUND)
