@@ -435,6 +435,7 @@ class Cluster:
         self.bridge_holder = None
         self.bridge = self.prefix + "-br"
         self.keep_dir = None
+        self.pmxcfs = False      # the command line's --pmxcfs
         self.nodes = []
         _install_handlers()
         _open_clusters.append(self)
@@ -808,6 +809,9 @@ SHELL_HELP = """commands:
   kill9 N | freeze N | thaw N SIGKILL / SIGSTOP / SIGCONT corosync on N
   restart N                   restart corosync on N
   run N CMD...                run a command inside node N
+  ls N [PATH] / cat N PATH    with --pmxcfs: list / read in node N's tree
+  write N PATH TEXT...        with --pmxcfs: write a file on node N
+  pmxcfs N stop|start|kill9   with --pmxcfs: stop, start or kill -9 its pmxcfs
   stop                        tear everything down and exit (also Ctrl-C, EOF)"""
 
 
@@ -851,6 +855,21 @@ def _shell(c):
             elif cmd == "run":
                 r = c.run(args[0], args[1:])
                 sys.stdout.write(r.stdout + r.stderr)
+            elif cmd in ("ls", "cat", "write") and c.pmxcfs:
+                n = c.node(args[0])
+                path = os.path.join(n.mount_dir, args[1] if len(args) > 1 else "")
+                if cmd == "write":
+                    r = n.run(["sh", "-c", 'printf "%s\\n" "$2" > "$1"', "-", path,
+                               " ".join(args[2:])])
+                else:
+                    r = n.run(["ls", "-la", path] if cmd == "ls" else ["cat", path])
+                sys.stdout.write(r.stdout + r.stderr)
+            elif cmd == "pmxcfs" and c.pmxcfs:
+                n = c.node(args[0])
+                if args[1] == "start":
+                    n.start_daemon()
+                else:
+                    n.stop_daemon(sig=signal.SIGKILL if args[1] == "kill9" else signal.SIGTERM)
             elif cmd == "help":
                 print(SHELL_HELP)
             else:
@@ -866,6 +885,8 @@ def main(argv=None):
                     help="read commands from stdin (status, partition, ... stop)")
     ap.add_argument("--debug", action="store_true", help="corosync debug logging")
     ap.add_argument("--keep-logs", action="store_true", help="keep the logs on exit")
+    ap.add_argument("--pmxcfs", action="store_true",
+                    help="start our pmxcfs on every node (TOP_BUILDDIR or PMXCFS names it)")
     args = ap.parse_args(argv)
     missing = missing_tools()
     if missing:
@@ -874,11 +895,24 @@ def main(argv=None):
     t0 = time.monotonic()
     with Cluster(args.nodes, debug=args.debug) as c:
         c.keep = args.keep_logs
+        c.pmxcfs = args.pmxcfs
         print("cluster %s: %d nodes quorate after %.1fs; files in %s" % (
             c.prefix, len(c.nodes), time.monotonic() - t0, c.base))
+        if args.pmxcfs:
+            import pmxcfs_cluster
+            for n in c.nodes:
+                n.start_daemon()
+            pmxcfs_cluster.wait_serving(c.nodes, 60)
+            print("pmxcfs serves each node's tree at <node dir>/pve inside the node "
+                  "(%.1fs)" % (time.monotonic() - t0))
         for n in c.nodes:
             print("  %-6s %-12s enter: %s" % (n.name, n.addr, n.shell_command()))
+            if args.pmxcfs:
+                print("         tree: %s ls %s" % (" ".join(n.nsenter()), n.mount_dir))
         print("  e.g.  %s corosync-quorumtool -s" % " ".join(c.nodes[0].nsenter()))
+        if args.pmxcfs and args.shell:
+            print("  try:  write node1 hello.txt hi  /  cat node2 hello.txt  /  "
+                  "cat node3 .members")
         print("stop: %s (or kill %d)" % ("type 'stop', Ctrl-D or Ctrl-C" if args.shell
                                         else "Ctrl-C", os.getpid()))
         sys.stdout.flush()
