@@ -147,7 +147,8 @@ static int cmd_status(cfs_client_t *h)
 		   *og = json_node_get_object(ng);
 	const char *node = json_object_get_string_member_with_default(om, "nodename", "?");
 	gint64 start = json_object_get_int_member_with_default(ov, "starttime", 0);
-	JsonObject *ids = json_object_get_object_member(og, "ids");
+	JsonNode *nids = json_object_get_member(og, "ids"); /* absent without guests */
+	JsonObject *ids = nids && JSON_NODE_HOLDS_OBJECT(nids) ? json_node_get_object(nids) : NULL;
 	guint guests = ids ? json_object_get_size(ids) : 0;
 	bool cluster = json_object_has_member(om, "cluster");
 	if (cfsctl_json) {
