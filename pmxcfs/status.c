@@ -332,6 +332,8 @@ static int cmp_node(const void *a, const void *b)
 static node_info_t *find_node(status_t *st, uint32_t nodeid)
 {
 	node_info_t key = {.nodeid = nodeid};
+	if (st->nodes->len == 0)
+		return NULL; /* no array yet: bsearch must not see its NULL data */
 	return bsearch(&key, st->nodes->data, st->nodes->len, sizeof(node_info_t), cmp_node);
 }
 

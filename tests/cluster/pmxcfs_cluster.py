@@ -153,6 +153,23 @@ def write_ok(node, path, text):
     assert r == {"ok": len(text)}, "%s: write %s: %s" % (node.name, path, r)
 
 
+SANITIZER_MARKS = ("runtime error:", "AddressSanitizer", "LeakSanitizer", "==ERROR:")
+
+
+def sanitizer_reports(c):
+    """Lines of the daemons' logs on c's nodes where a sanitizer spoke."""
+    out = []
+    for n in c.nodes:
+        path = os.path.join(n.log_dir, "pmxcfs.log")
+        try:
+            with open(path, errors="replace") as f:
+                out += ["%s: %s" % (n.name, line.rstrip()) for line in f
+                        if any(m in line for m in SANITIZER_MARKS)]
+        except OSError:
+            pass
+    return out
+
+
 # --- a TAP runner for steps that share clusters ------------------------------
 
 def run_steps(steps, state, skip_reason):

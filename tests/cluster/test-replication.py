@@ -253,6 +253,9 @@ def pipelined_writes_all_land():
 def five_nodes():
     c3_ = state.get("c3")
     if c3_ is not None:
+        for n in c3_.nodes:
+            n.stop_daemon()          # a sanitizer build reports leaks at exit
+        state["reports"] = pc.sanitizer_reports(c3_)
         c3_.failed = c3_.failed or bool(os.environ.get("CLUSTER_KEEP_LOGS"))
         c3_.close()
     c = state["c5"] = Cluster(5, wait=False)
@@ -265,6 +268,17 @@ def five_nodes():
         wait_for(lambda: pc.read(n, "five") == "5", BOUND, "five on " + n.name, interval=0.1)
     secs, s = pc.wait_converged(c.nodes, BOUND)
     return "5 nodes equal (version %d)" % s["version"]
+
+
+@step(needs=("c5",))
+def no_sanitizer_reports():
+    """In an ASan/UBSan build the daemons' logs hold no report (errors
+    and leaks are printed there, at the latest when they exit)."""
+    c = state["c5"]
+    for n in c.nodes:
+        n.stop_daemon()
+    reports = state.get("reports", []) + pc.sanitizer_reports(c)
+    assert not reports, "\n".join(reports[:40])
 
 
 if __name__ == "__main__":
