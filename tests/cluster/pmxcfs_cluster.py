@@ -10,6 +10,7 @@ runner.
 
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -28,9 +29,13 @@ FSOPS = os.path.join(HERE, "fsops.py")
 ORIGINAL = os.environ.get("PMXCFS_ORIGINAL")
 
 
+# e.g. PMXCFS_WRAPPER="valgrind --error-exitcode=99 --leak-check=full"
+WRAPPER = os.environ.get("PMXCFS_WRAPPER", "").split()
+
+
 def start(node, extra=(), binary=None):
-    """Start pmxcfs on node (foreground, debug off)."""
-    return node.start_daemon(node.pmxcfs_argv(binary=binary, extra=list(extra)))
+    """Start pmxcfs on node (foreground, debug off), under PMXCFS_WRAPPER."""
+    return node.start_daemon(WRAPPER + node.pmxcfs_argv(binary=binary, extra=list(extra)))
 
 
 def ops(node, batch, timeout=120, stop_on_error=False, barrier=None):
@@ -153,7 +158,9 @@ def write_ok(node, path, text):
     assert r == {"ok": len(text)}, "%s: write %s: %s" % (node.name, path, r)
 
 
-SANITIZER_MARKS = ("runtime error:", "AddressSanitizer", "LeakSanitizer", "==ERROR:")
+SANITIZER_MARKS = ("runtime error:", "AddressSanitizer", "LeakSanitizer", "==ERROR:",
+                   "are definitely lost", "Invalid read", "Invalid write",
+                   "uninitialised", "Conditional jump")
 
 
 def sanitizer_reports(c):
@@ -164,7 +171,7 @@ def sanitizer_reports(c):
         try:
             with open(path, errors="replace") as f:
                 out += ["%s: %s" % (n.name, line.rstrip()) for line in f
-                        if any(m in line for m in SANITIZER_MARKS)]
+                        if any(re.search(m, line) for m in SANITIZER_MARKS)]
         except OSError:
             pass
     return out
