@@ -302,6 +302,16 @@ def cli_sigkill_children_follow():
     subprocess.run(["rm", "-rf", "--one-file-system", base], check=True)
 
 
+def _cmdline(entry):
+    """The command line of the process in '... held by /proc/PID/ns/x'."""
+    try:
+        pid = entry.split(" held by /proc/")[1].split("/")[0]
+        with open("/proc/%s/cmdline" % pid, "rb") as f:
+            return f.read().replace(b"\0", b" ").decode(errors="replace")
+    except (OSError, IndexError):
+        return "?"
+
+
 @step()
 def nothing_left():
     clusters = cluster.created
@@ -309,8 +319,20 @@ def nothing_left():
     for c in clusters:
         c.close()
     for c in clusters:
-        left = c.leftovers()
-        assert not left, "left behind by %s:\n  %s" % (c.prefix, "\n  ".join(left))
+        # processes killed by the teardown may take a moment to leave the
+        # kernel (their namespaces go with them): a bounded wait
+        left = []
+
+        def gone():
+            left[:] = c.leftovers()
+            return not left
+        try:
+            wait_for(gone, 10, "the leftovers of %s to go" % c.prefix, interval=0.1)
+        except cluster.Timeout:
+            pass
+        assert not left, "left behind by %s:\n  %s" % (c.prefix, "\n  ".join(
+            left + ["%s: %s" % (x.split(" held by ")[-1], _cmdline(x)) for x in left
+                    if " held by " in x]))
     return "%s closed, nothing left" % " ".join(c.prefix for c in clusters)
 
 
