@@ -471,10 +471,8 @@ static gboolean on_verify(gpointer data)
 
 int cluster_submit(cluster_t *cl, const dcdb_msg_t *m, cluster_done_fn done, void *data)
 {
-	if (!status_quorate(cl->st))
-		return -EACCES;
-	if (!cl->dcdb)
-		return -EBUSY;
+	if (!cl->dcdb) /* not connected yet: dcdb_send checks quorum */
+		return status_quorate(cl->st) ? -EBUSY : -EACCES;
 	uint64_t count = 0;
 	int r = dcdb_send(cl->dcdb, m, &count);
 	if (r < 0)

@@ -437,9 +437,11 @@ static gpointer inval_main(gpointer data)
 	return NULL;
 }
 
-static void invalidate_tree(fs_t *fs, const memdb_entry_t *e)
+/* Invalidate @e and everything below it: data, attributes and entries, or
+ * with @attrs_only just the attributes. */
+static void invalidate_tree(fs_t *fs, const memdb_entry_t *e, bool attrs_only)
 {
-	inval_push(fs, INVAL_INODE, to_fuse(e->inode), NULL);
+	inval_push(fs, attrs_only ? INVAL_ATTR : INVAL_INODE, to_fuse(e->inode), NULL);
 	if (!e->children)
 		return;
 	GHashTableIter it;
@@ -447,8 +449,9 @@ static void invalidate_tree(fs_t *fs, const memdb_entry_t *e)
 	g_hash_table_iter_init(&it, e->children);
 	while (g_hash_table_iter_next(&it, NULL, &v)) {
 		const memdb_entry_t *c = v;
-		inval_push(fs, INVAL_ENTRY, to_fuse(e->inode), c->name);
-		invalidate_tree(fs, c);
+		if (!attrs_only)
+			inval_push(fs, INVAL_ENTRY, to_fuse(e->inode), c->name);
+		invalidate_tree(fs, c, attrs_only);
 	}
 }
 
@@ -472,7 +475,7 @@ static void on_memdb_event(const memdb_event_t *ev, void *userdata)
 	case MEMDB_EV_RELOAD:
 		/* a new tree: inode numbers may now name other entries */
 		fs->generation++;
-		invalidate_tree(fs, memdb_root(fs->mdb));
+		invalidate_tree(fs, memdb_root(fs->mdb), false);
 		break;
 	}
 }
@@ -542,46 +545,6 @@ static void pending_load(fs_t *fs, pending_t *p)
 		const guint8 *d = g_bytes_get_data(e->data, &n);
 		g_byte_array_append(p->buf, d, (guint)n);
 	}
-}
-
-/* Commit the pending content of @ino as one change.  0 or -errno. */
-static int pending_commit(fs_t *fs, uint64_t ino)
-{
-	pending_t *p = g_hash_table_lookup(fs->pending, &ino);
-	if (!p || !p->dirty)
-		return memdb_persist(fs->mdb, ino); /* a deferred create */
-	const memdb_entry_t *e = memdb_get(fs->mdb, ino);
-	if (!e) {
-		/* unlinked while open: the bytes go with it */
-		p->dirty = false;
-		return 0;
-	}
-	if (!quorate(fs))
-		return -EACCES;
-	int64_t delta = (int64_t)p->buf->len - (int64_t)e->size;
-	int r = memdb_check_space(fs->mdb, delta, 0);
-	if (r == 0) {
-		g_autofree char *path = memdb_entry_path(e);
-		local_begin(fs, ino);
-		r = memdb_write(fs->mdb, path, 0, now32(), p->buf->data, p->buf->len, 0, true);
-		local_end(fs);
-	}
-	if (r < 0) {
-		/* The change is not stored: drop it here and in the page cache,
-		 * so that nobody reads bytes that are not in the tree.  The writer
-		 * learns it from close() or fsync(). */
-		g_warning("commit of '%s' failed, change dropped: %s", e->name, g_strerror(-r));
-		p->dirty = false;
-		g_byte_array_unref(p->buf);
-		p->buf = NULL;
-		inval_push(fs, INVAL_INODE, to_fuse(ino), NULL);
-		return r;
-	}
-	p->dirty = false;
-	/* the next writer starts from memdb again */
-	g_byte_array_unref(p->buf);
-	p->buf = NULL;
-	return 0;
 }
 
 /* --- cluster mode: requests answered once the cluster applied them --------- *
@@ -667,16 +630,18 @@ static void op_start(op_t *op)
 		op_finish(op);
 }
 
-/* A commit of a pending buffer came back. */
-static void commit_done(fs_t *fs, uint64_t ino, int r)
+/* A commit of @ino's pending content ended with @r: on failure the change
+ * is gone, here and from the page cache, so that nobody reads bytes that
+ * are not in the tree (the writer learns it from close() or fsync()); the
+ * next writer starts from memdb again. */
+static void commit_done(fs_t *fs, uint64_t ino, const char *path, int r)
 {
 	pending_t *p = g_hash_table_lookup(fs->pending, &ino);
 	if (!p)
 		return;
 	p->inflight--;
 	if (r < 0) {
-		g_warning("commit of inode %" PRIu64 " failed, change dropped: %s", ino,
-			  g_strerror(-r));
+		g_warning("commit of '%s' failed, change dropped: %s", path, g_strerror(-r));
 		inval_push(fs, INVAL_INODE, to_fuse(ino), NULL);
 	}
 	if (!p->dirty && p->inflight == 0 && p->buf) {
@@ -687,46 +652,53 @@ static void commit_done(fs_t *fs, uint64_t ino, int r)
 		g_hash_table_remove(fs->pending, &ino);
 }
 
-/* Send the pending content of @ino as one WRITE (cluster mode); @req (may
- * be NULL) is answered when it is applied. */
-static void pending_commit_cluster(fs_t *fs, uint64_t ino, fuse_req_t req)
+/* Commit the pending content of @ino as one change: applied now in local
+ * mode, one WRITE sent in cluster mode.  @req (may be NULL) is answered
+ * with 0 or the error once it is applied.  Without pending content, the
+ * row of a deferred create is written (local mode). */
+static void pending_commit(fs_t *fs, uint64_t ino, fuse_req_t req)
 {
 	pending_t *p = g_hash_table_lookup(fs->pending, &ino);
 	const memdb_entry_t *e = memdb_get(fs->mdb, ino);
 	if (p && p->dirty && !e)
 		p->dirty = false; /* unlinked while open: the bytes go with it */
-	if (!p || !p->dirty) {
-		if (req)
-			fuse_reply_err(req, 0);
-		return;
-	}
-	int r = quorate(fs) ? 0 : -EACCES;
-	if (r == 0)
-		r = memdb_check_space(fs->mdb, (int64_t)p->buf->len - (int64_t)e->size, 0);
-	if (r < 0) {
+	int r = !p || !p->dirty ? memdb_persist(fs->mdb, ino) : quorate(fs) ? 0 : -EACCES;
+	if (r < 0 || !p || !p->dirty) {
 		if (req)
 			fuse_reply_err(req, -r);
 		return;
 	}
 	g_autofree char *path = memdb_entry_path(e);
-	op_t *op = op_new(fs, req, OP_COMMIT, path, ino);
-	dcdb_msg_t m = {
-		.subtype = DCDB_MSG_WRITE,
-		.path = path,
-		.data = p->buf->data,
-		.size = p->buf->len,
-		.offset = 0,
-		.flags = DCDB_FLAG_TRUNCATE,
-	};
 	p->dirty = false;
 	p->inflight++;
-	op_send(op, &m);
-	op_start(op);
+	r = memdb_check_space(fs->mdb, (int64_t)p->buf->len - (int64_t)e->size, 0);
+	if (r == 0 && clustered(fs)) {
+		op_t *op = op_new(fs, req, OP_COMMIT, path, ino);
+		dcdb_msg_t m = {
+			.subtype = DCDB_MSG_WRITE,
+			.path = path,
+			.data = p->buf->data,
+			.size = p->buf->len,
+			.offset = 0,
+			.flags = DCDB_FLAG_TRUNCATE,
+		};
+		op_send(op, &m);
+		return op_start(op); /* op_finish calls commit_done */
+	}
+	if (r == 0) {
+		local_begin(fs, ino);
+		r = memdb_write(fs->mdb, path, 0, now32(), p->buf->data, p->buf->len, 0, true);
+		local_end(fs);
+	}
+	commit_done(fs, ino, path, r);
+	if (req)
+		fuse_reply_err(req, r < 0 ? -r : 0);
 }
 
 static void reply_create(fs_t *fs, fuse_req_t req, const memdb_entry_t *e,
 			 struct fuse_file_info *fi);
-static void reply_new_entry(fuse_req_t req, fs_t *fs, const char *path, int r);
+static void reply_made(fs_t *fs, fuse_req_t req, const char *path, int r,
+		       struct fuse_file_info *fi);
 
 static void op_finish(op_t *op)
 {
@@ -737,15 +709,7 @@ static void op_finish(op_t *op)
 	switch (op->kind) {
 	case OP_ENTRY:
 	case OP_CREATE:
-		e = r < 0 ? NULL : memdb_lookup(fs->mdb, op->path);
-		if (r == 0 && !e)
-			r = -ENOENT; /* removed again before we could answer */
-		if (r < 0)
-			fuse_reply_err(op->req, -r);
-		else if (op->kind == OP_CREATE)
-			reply_create(fs, op->req, e, &op->fi);
-		else
-			reply_new_entry(op->req, fs, op->path, 0);
+		reply_made(fs, op->req, op->path, r, op->kind == OP_CREATE ? &op->fi : NULL);
 		break;
 	case OP_ERR:
 		fuse_reply_err(op->req, -r);
@@ -763,7 +727,7 @@ static void op_finish(op_t *op)
 		}
 		break;
 	case OP_COMMIT:
-		commit_done(fs, op->ino, r);
+		commit_done(fs, op->ino, op->path, r);
 		if (op->req)
 			fuse_reply_err(op->req, -r);
 		break;
@@ -1000,73 +964,64 @@ static void fs_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to
 }
 
 /* Reply to a request that created @path with its entry. */
-static void reply_new_entry(fuse_req_t req, fs_t *fs, const char *path, int r)
+typedef int (*make_fn)(memdb_t *mdb, const char *path, uint32_t writer, uint32_t mtime);
+
+/* Answer a request that made @path (@r: its result): the new entry, and
+ * for create (@fi) an open handle. */
+static void reply_made(fs_t *fs, fuse_req_t req, const char *path, int r, struct fuse_file_info *fi)
 {
+	const memdb_entry_t *e = r < 0 ? NULL : memdb_lookup(fs->mdb, path);
+	if (r >= 0 && !e)
+		r = -ENOENT; /* cluster mode: removed again before we could answer */
 	if (r < 0)
 		return (void)fuse_reply_err(req, -r);
+	if (fi)
+		return reply_create(fs, req, e, fi);
 	struct fuse_entry_param ep;
-	fill_entry(fs, memdb_lookup(fs->mdb, path), &ep);
+	fill_entry(fs, e, &ep);
 	fuse_reply_entry(req, &ep);
 }
 
-typedef int (*make_fn)(memdb_t *mdb, const char *path, uint32_t writer, uint32_t mtime);
-
-/* create, mkdir and mknod: checks, then @fn, or in cluster mode the message
- * @subtype for @op.  *ret_path gets the path. */
-static int make_entry(fs_t *fs, fuse_ino_t parent, const char *name, make_fn fn, char **ret_path,
-		      uint16_t subtype, op_t **ret_op, fuse_req_t req, op_kind_t kind)
+/* create, mkdir and mknod: the checks, then in local mode @fn and the
+ * answer, in cluster mode the message @subtype, answered once applied.
+ * @fi: create's open file (NULL for mkdir and mknod). */
+static void make_entry(fuse_req_t req, fuse_ino_t parent, const char *name, make_fn fn,
+		       uint16_t subtype, struct fuse_file_info *fi)
 {
+	fs_t *fs = req_fs(req);
 	if (hidden(parent, name))
-		return -EEXIST;
+		return (void)fuse_reply_err(req, EEXIST);
 	int err = 0;
 	g_autofree char *path = child_path(fs, parent, name, &err);
 	if (!path)
-		return -err;
-	if (!quorate(fs))
-		return -EACCES;
-	int r = memdb_check_space(fs->mdb, 0, 1);
-	if (r < 0)
-		return r;
-	if (clustered(fs)) {
-		op_t *op = op_new(fs, req, kind, path, 0);
+		return (void)fuse_reply_err(req, err);
+	int r = quorate(fs) ? memdb_check_space(fs->mdb, 0, 1) : -EACCES;
+	if (r == 0 && clustered(fs)) {
+		op_t *op = op_new(fs, req, fi ? OP_CREATE : OP_ENTRY, path, 0);
+		if (fi)
+			op->fi = *fi;
 		dcdb_msg_t m = {.subtype = subtype, .path = path};
 		op_send(op, &m);
-		*ret_op = op;
-		return 0;
+		return op_start(op);
 	}
-	local_begin(fs, 0);
-	r = fn(fs->mdb, path, 0, now32());
-	local_end(fs);
-	if (r < 0)
-		return r;
-	*ret_path = g_steal_pointer(&path);
-	return 0;
+	if (r == 0) {
+		local_begin(fs, 0);
+		r = fn(fs->mdb, path, 0, now32());
+		local_end(fs);
+	}
+	reply_made(fs, req, path, r, fi);
 }
 
 static void fs_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode)
 {
-	fs_t *fs = req_fs(req);
-	g_autofree char *path = NULL;
-	op_t *op = NULL;
-	int r = make_entry(fs, parent, name, memdb_mkdir, &path, DCDB_MSG_MKDIR, &op, req,
-			   OP_ENTRY);
-	if (op)
-		return op_start(op);
-	reply_new_entry(req, fs, path, r);
+	make_entry(req, parent, name, memdb_mkdir, DCDB_MSG_MKDIR, NULL);
 }
 
 static void fs_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode, dev_t rdev)
 {
-	fs_t *fs = req_fs(req);
 	if (!S_ISREG(mode))
 		return (void)fuse_reply_err(req, ENOSYS);
-	g_autofree char *path = NULL;
-	op_t *op = NULL;
-	int r = make_entry(fs, parent, name, memdb_create, &path, DCDB_MSG_CREATE, &op, req,
-			   OP_ENTRY);
-	if (op)
-		return op_start(op);
-	reply_new_entry(req, fs, path, r);
+	make_entry(req, parent, name, memdb_create, DCDB_MSG_CREATE, NULL);
 }
 
 static handle_t *handle_new(fs_t *fs, uint64_t ino)
@@ -1103,15 +1058,10 @@ static void handle_attach_writer(fs_t *fs, handle_t *h)
  * told of a failure, so it is logged), drop its references. */
 static void handle_release(fs_t *fs, handle_t *h)
 {
-	if (h->writer && clustered(fs)) {
-		pending_commit_cluster(fs, h->ino, NULL);
+	if (h->writer) {
+		pending_commit(fs, h->ino, NULL);
 		pending_t *p = g_hash_table_lookup(fs->pending, &h->ino);
 		if (p && --p->handles == 0 && p->inflight == 0)
-			g_hash_table_remove(fs->pending, &h->ino);
-	} else if (h->writer) {
-		(void)pending_commit(fs, h->ino);
-		pending_t *p = g_hash_table_lookup(fs->pending, &h->ino);
-		if (p && --p->handles == 0)
 			g_hash_table_remove(fs->pending, &h->ino);
 	} else {
 		(void)memdb_persist(fs->mdb, h->ino);
@@ -1123,22 +1073,11 @@ static void handle_release(fs_t *fs, handle_t *h)
 static void fs_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
 		      struct fuse_file_info *fi)
 {
-	fs_t *fs = req_fs(req);
-	g_autofree char *path = NULL;
-	op_t *op = NULL;
 	/* local mode: the row is written with the content at close, one
 	 * transaction for open(O_CREAT) + write + close; cluster mode: a
 	 * CREATE now (so that one of two nodes gets EEXIST), the content at
 	 * close */
-	int r = make_entry(fs, parent, name, memdb_create_deferred, &path, DCDB_MSG_CREATE, &op,
-			   req, OP_CREATE);
-	if (op) {
-		op->fi = *fi;
-		return op_start(op);
-	}
-	if (r < 0)
-		return (void)fuse_reply_err(req, -r);
-	reply_create(fs, req, memdb_lookup(fs->mdb, path), fi);
+	make_entry(req, parent, name, memdb_create_deferred, DCDB_MSG_CREATE, fi);
 }
 
 static void reply_create(fs_t *fs, fuse_req_t req, const memdb_entry_t *e,
@@ -1374,10 +1313,10 @@ static void fs_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	fs_t *fs = req_fs(req);
 	handle_t *h = (handle_t *)(uintptr_t)fi->fh;
-	if (h->writer && clustered(fs))
-		return pending_commit_cluster(fs, h->ino, req);
-	int r = h->writer ? pending_commit(fs, h->ino) : memdb_persist(fs->mdb, h->ino);
-	fuse_reply_err(req, r < 0 ? -r : 0);
+	if (h->writer)
+		return pending_commit(fs, h->ino, req);
+	int r = memdb_persist(fs->mdb, h->ino);
+	fuse_reply_err(req, -r);
 }
 
 static void fs_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi)
@@ -1545,20 +1484,7 @@ static gboolean drain_tick(gpointer data)
 void fs_quorum_changed(fs_t *fs)
 {
 	/* modes depend on quorum: every cached attribute is stale */
-	GPtrArray *stack = g_ptr_array_new();
-	g_ptr_array_add(stack, (gpointer)memdb_root(fs->mdb));
-	while (stack->len > 0) {
-		const memdb_entry_t *e = g_ptr_array_steal_index_fast(stack, stack->len - 1);
-		inval_push(fs, INVAL_ATTR, to_fuse(e->inode), NULL);
-		if (!e->children)
-			continue;
-		GHashTableIter it;
-		gpointer c;
-		g_hash_table_iter_init(&it, e->children);
-		while (g_hash_table_iter_next(&it, NULL, &c))
-			g_ptr_array_add(stack, c);
-	}
-	g_ptr_array_unref(stack);
+	invalidate_tree(fs, memdb_root(fs->mdb), true);
 	for (size_t i = 0; i < N_VIRTS; i++)
 		inval_push(fs, INVAL_ATTR, virt_ino(&virts[i]), NULL);
 }
@@ -1628,11 +1554,7 @@ fs_t *fs_unmount(fs_t *fs)
 	while (g_hash_table_iter_next(&it, NULL, &v))
 		g_array_append_val(inos, ((pending_t *)v)->ino);
 	for (guint i = 0; i < inos->len; i++) {
-		uint64_t ino = g_array_index(inos, uint64_t, i);
-		if (clustered(fs))
-			pending_commit_cluster(fs, ino, NULL);
-		else
-			(void)pending_commit(fs, ino);
+		pending_commit(fs, g_array_index(inos, uint64_t, i), NULL);
 	}
 	/* cluster mode: wait a bounded time for what is in flight (requests
 	 * are still served meanwhile: the invalidation helper may need one

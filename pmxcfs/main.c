@@ -374,8 +374,7 @@ int main(int argc, char **argv)
 	if (!cluster)
 		create_node_dirs(mdb, nodename);
 
-	status_t *st = status_new(nodename, mdb);
-	status_set_quorate(st, !cluster);
+	status_t *st = status_new(nodename, mdb); /* quorate; cluster_new() says otherwise */
 	if (cluster)
 		g_message("cluster mode: read-only until corosync reports quorum");
 
