@@ -80,6 +80,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import traceback
 
 SUBNET = "10.98.0."       # every run has its own bridge namespace: no clash
 NODE_PREFIX = "node"
@@ -801,6 +802,90 @@ logging {
 
 
 # --- command line: a cluster to play with -------------------------------------
+
+# --- a TAP runner for test steps that share clusters --------------------------
+
+def steps():
+    """A list of steps and the decorator that fills it:
+        STEPS, step = cluster.steps()
+        @step(needs=("c3",))
+        def ...: return a note, "SKIP why", or raise"""
+    found = []
+
+    def step(needs=()):
+        def add(fn):
+            found.append((fn, needs))
+            return fn
+        return add
+    return found, step
+
+
+def skip_reason():
+    """Why clusters cannot be built here, or None."""
+    if os.geteuid() != 0:
+        return "the cluster tests need root (namespaces, mounts)"
+    missing = missing_tools()
+    if missing:
+        return "missing %s (tools/install-deps)" % " ".join(missing)
+    r = subprocess.run(["unshare", "--net", "--mount", "--uts", "true"], capture_output=True,
+                       text=True)
+    if r.returncode != 0:
+        return "cannot create namespaces: %s" % r.stderr.strip()
+    return None
+
+
+def run_steps(steps, state, skip_reason):
+    """steps: (fn, needs) pairs; a step runs only when every key in needs
+    is in state and that key's setup did not fail.  A failed step marks the
+    keys it set up as broken (state["broken"] holds them)."""
+    reason = skip_reason()
+    if reason:
+        print("1..0 # SKIP " + reason)
+        return 0
+    print("1..%d" % len(steps))
+    sys.stdout.flush()
+    failed = 0
+    broken = state.setdefault("broken", set())
+    t_all = time.monotonic()
+    for i, (fn, needs) in enumerate(steps, 1):
+        name = fn.__name__
+        if any(k not in state or k in broken for k in needs):
+            print("ok %d %s # SKIP needs %s, which an earlier step could not give" % (
+                i, name, ", ".join(needs)))
+            continue
+        before = set(state)
+        t0 = time.monotonic()
+        try:
+            note = fn()
+            if note and note.startswith("SKIP "):
+                print("ok %d %s # %s" % (i, name, note))
+            else:
+                print("ok %d %s  # %.1fs%s" % (i, name, time.monotonic() - t0,
+                                               "; " + note if note else ""))
+        except Exception:
+            failed += 1
+            broken.update(set(state) - before - {"broken"})
+            broken.update(needs)
+            print("not ok %d %s  # %.1fs" % (i, name, time.monotonic() - t0))
+            for line in traceback.format_exc().splitlines():
+                print("# " + line)
+            for c in created:
+                if not c.closed:
+                    c.failed = True
+                    for n in c.nodes:
+                        for line in n.tail_logs(12).splitlines():
+                            print("# %s: %s" % (n.name, line))
+        sys.stdout.flush()
+    for c in created:
+        if os.environ.get("CLUSTER_KEEP_LOGS"):
+            c.failed = True          # keep every node's logs, failed or not
+        c.close()
+        if c.keep_dir:
+            print("# logs of %s kept in %s" % (c.prefix, c.keep_dir))
+    print("# total %.1fs" % (time.monotonic() - t_all))
+    return 1 if failed else 0
+
+
 
 SHELL_HELP = """commands:
   status                      quorum as each node sees it

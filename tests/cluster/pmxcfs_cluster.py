@@ -4,8 +4,8 @@
 Helpers the replication tests, the benchmark and the demo share: start the
 daemon on nodes and wait until it serves, run batches of filesystem
 operations inside a node (fsops.py), read a node's database summary
-(cfsctl verify), wait for every node to hold the same tree, and a TAP step
-runner.
+(cfsctl verify), wait for every node to hold the same tree, and find
+sanitizer reports in the daemons' logs.
 """
 
 import json
@@ -14,7 +14,6 @@ import re
 import subprocess
 import sys
 import time
-import traceback
 
 sys.dont_write_bytecode = True
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -36,6 +35,21 @@ WRAPPER = os.environ.get("PMXCFS_WRAPPER", "").split()
 def start(node, extra=(), binary=None):
     """Start pmxcfs on node (foreground, debug off), under PMXCFS_WRAPPER."""
     return node.start_daemon(WRAPPER + node.pmxcfs_argv(binary=binary, extra=list(extra)))
+
+
+def stop_all(c):
+    """Stop (SIGTERM, bounded) every pmxcfs still running on c's nodes."""
+    for n in c.nodes:
+        p = n.procs.get("pmxcfs")
+        if p is not None and p.alive():
+            n.stop_daemon(p)
+
+
+def cpu_seconds(pid):
+    """User + system CPU time of a process so far."""
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def ops(node, batch, timeout=120, stop_on_error=False, barrier=None):
@@ -177,72 +191,13 @@ def sanitizer_reports(c):
     return out
 
 
-# --- a TAP runner for steps that share clusters ------------------------------
-
-def run_steps(steps, state, skip_reason):
-    """steps: (fn, needs) pairs; a step runs only when every key in needs
-    is in state and that key's setup did not fail.  A failed step marks the
-    keys it set up as broken (state["broken"] holds them)."""
-    reason = skip_reason()
-    if reason:
-        print("1..0 # SKIP " + reason)
-        return 0
-    print("1..%d" % len(steps))
-    sys.stdout.flush()
-    failed = 0
-    broken = state.setdefault("broken", set())
-    t_all = time.monotonic()
-    for i, (fn, needs) in enumerate(steps, 1):
-        name = fn.__name__
-        if any(k not in state or k in broken for k in needs):
-            print("ok %d %s # SKIP needs %s, which an earlier step could not give" % (
-                i, name, ", ".join(needs)))
-            continue
-        before = set(state)
-        t0 = time.monotonic()
-        try:
-            note = fn()
-            if note and note.startswith("SKIP "):
-                print("ok %d %s # %s" % (i, name, note))
-            else:
-                print("ok %d %s  # %.1fs%s" % (i, name, time.monotonic() - t0,
-                                               "; " + note if note else ""))
-        except Exception:
-            failed += 1
-            broken.update(set(state) - before - {"broken"})
-            broken.update(needs)
-            print("not ok %d %s  # %.1fs" % (i, name, time.monotonic() - t0))
-            for line in traceback.format_exc().splitlines():
-                print("# " + line)
-            for c in cluster.created:
-                if not c.closed:
-                    c.failed = True
-                    for n in c.nodes:
-                        for line in n.tail_logs(12).splitlines():
-                            print("# %s: %s" % (n.name, line))
-        sys.stdout.flush()
-    for c in cluster.created:
-        if os.environ.get("CLUSTER_KEEP_LOGS"):
-            c.failed = True          # keep every node's logs, failed or not
-        c.close()
-        if c.keep_dir:
-            print("# logs of %s kept in %s" % (c.prefix, c.keep_dir))
-    print("# total %.1fs" % (time.monotonic() - t_all))
-    return 1 if failed else 0
-
-
 def skip_reason():
-    if os.geteuid() != 0:
-        return "needs root"
-    missing = cluster.missing_tools()
-    if missing:
-        return "missing tools: " + ", ".join(missing)
+    """Why the pmxcfs cluster tests cannot run here, or None."""
+    reason = cluster.skip_reason()
+    if reason:
+        return reason
     if not os.access(PMXCFS, os.X_OK):
         return "no pmxcfs binary at " + PMXCFS
     if not os.access(CFSCTL, os.X_OK):
         return "no cfsctl binary at " + CFSCTL
-    r = subprocess.run(["unshare", "--net", "--mount", "--uts", "true"], capture_output=True,
-                       text=True)
-    if r.returncode != 0:
-        return "cannot create namespaces: %s" % r.stderr.strip()
     return None

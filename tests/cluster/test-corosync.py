@@ -26,7 +26,6 @@ import signal
 import subprocess
 import sys
 import time
-import traceback
 
 sys.dont_write_bytecode = True     # the source tree may be read-only
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -38,14 +37,7 @@ BOUND = 60          # seconds any one transition may take (2-6 s when idle; a
                     # thawed corosync under load was seen to need about 30 s)
 
 state = {}          # the clusters, shared by the steps
-STEPS = []
-
-
-def step(needs=()):
-    def add(fn):
-        STEPS.append((fn, needs))
-        return fn
-    return add
+STEPS, step = cluster.steps()
 
 
 def sampled_wait(c, done, watch, what, timeout=BOUND):
@@ -336,61 +328,5 @@ def nothing_left():
     return "%s closed, nothing left" % " ".join(c.prefix for c in clusters)
 
 
-def skip_reason():
-    if os.geteuid() != 0:
-        return "the cluster tests need root (namespaces, mounts)"
-    missing = cluster.missing_tools()
-    if missing:
-        return "missing %s (tools/install-deps)" % " ".join(missing)
-    r = subprocess.run(["unshare", "--net", "--mount", "--uts", "true"], capture_output=True,
-                       text=True)
-    if r.returncode != 0:
-        return "cannot create namespaces: %s" % r.stderr.strip()
-    return None
-
-
-def main():
-    reason = skip_reason()
-    if reason:
-        print("1..0 # SKIP " + reason)
-        return 0
-    print("1..%d" % len(STEPS))
-    sys.stdout.flush()
-    failed = 0
-    t_all = time.monotonic()
-    for i, (fn, needs) in enumerate(STEPS, 1):
-        name = fn.__name__
-        if any(k not in state or state.get("broken") for k in needs):
-            print("ok %d %s # SKIP an earlier step failed" % (i, name))
-            continue
-        t0 = time.monotonic()
-        try:
-            note = fn()
-            if note and note.startswith("SKIP "):
-                print("ok %d %s # %s" % (i, name, note))
-            else:
-                print("ok %d %s  # %.1fs%s" % (i, name, time.monotonic() - t0,
-                                               "; " + note if note else ""))
-        except Exception:
-            failed += 1
-            state["broken"] = True
-            print("not ok %d %s  # %.1fs" % (i, name, time.monotonic() - t0))
-            for line in traceback.format_exc().splitlines():
-                print("# " + line)
-            for c in cluster.created:
-                if not c.closed:
-                    c.failed = True
-                    for n in c.nodes:
-                        for line in n.tail_logs(8).splitlines():
-                            print("# %s: %s" % (n.name, line))
-        sys.stdout.flush()
-    for c in cluster.created:
-        c.close()
-        if c.keep_dir:
-            print("# logs of %s kept in %s" % (c.prefix, c.keep_dir))
-    print("# total %.1fs" % (time.monotonic() - t_all))
-    return 1 if failed else 0
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(cluster.run_steps(STEPS, state, cluster.skip_reason))

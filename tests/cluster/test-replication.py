@@ -35,6 +35,7 @@ import time
 sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import pmxcfs_cluster as pc  # noqa: E402
+import cluster  # noqa: E402
 from cluster import Cluster, wait_for  # noqa: E402
 
 BOUND = 60           # seconds any convergence may take
@@ -42,14 +43,7 @@ LOCK_TIMEOUT = 3     # --lock-timeout of the daemons (the real one is 120 s)
 EXTRA = ["--lock-timeout", str(LOCK_TIMEOUT), "--rejoin-delay", "1"]
 
 state = {}
-STEPS = []
-
-
-def step(needs=()):
-    def add(fn):
-        STEPS.append((fn, needs))
-        return fn
-    return add
+STEPS, step = cluster.steps()
 
 
 def c3():
@@ -253,8 +247,7 @@ def pipelined_writes_all_land():
 def five_nodes():
     c3_ = state.get("c3")
     if c3_ is not None:
-        for n in c3_.nodes:
-            n.stop_daemon()          # a sanitizer build reports leaks at exit
+        pc.stop_all(c3_)             # a sanitizer build reports leaks at exit
         state["reports"] = pc.sanitizer_reports(c3_)
         c3_.failed = c3_.failed or bool(os.environ.get("CLUSTER_KEEP_LOGS"))
         c3_.close()
@@ -275,11 +268,10 @@ def no_sanitizer_reports():
     """In an ASan/UBSan build the daemons' logs hold no report (errors
     and leaks are printed there, at the latest when they exit)."""
     c = state["c5"]
-    for n in c.nodes:
-        n.stop_daemon()
+    pc.stop_all(c)
     reports = state.get("reports", []) + pc.sanitizer_reports(c)
     assert not reports, "\n".join(reports[:40])
 
 
 if __name__ == "__main__":
-    sys.exit(pc.run_steps(STEPS, state, pc.skip_reason))
+    sys.exit(cluster.run_steps(STEPS, state, pc.skip_reason))
