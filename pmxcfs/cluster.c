@@ -4,7 +4,8 @@
  *
  * DESIGN
  * - Three kinds of service, as in the original (cluster.md §1.14, §5, §6):
- *   quorum, cmap, and one CPG group per DFSM application (dcdb here).  Each
+ *   quorum, cmap, and one CPG group per DFSM application: the tree (dcdb,
+ *   pve_dcdb_v1) and the status (kvstore, pve_kvstore_v1).  Each
  *   connects from a start job that runs every second and retries a failed
  *   or lost connection; each connected service is an fd source in the main
  *   loop, dispatched with CS_DISPATCH_ALL.  Nothing waits on corosync: a
@@ -24,8 +25,9 @@
  *   VERSION_ERROR stay out for good.  The CPG handle is kept across a
  *   rejoin, as the original does; a lost connection (corosync died) drops
  *   it, aborts what waits, and reconnects from the start job.
- * - The application (dcdb) is created once the node id is known (the first
- *   connection), and kept: its engine is restarted on each rejoin.
+ * - Each application is created once the node id is known (its group's
+ *   first connection), and kept: its engine is restarted on each rejoin.
+ *   The two groups are independent: one can be out while the other runs.
  * - corosync.conf (§2.11) is copied from the tree to the host file when its
  *   config_version is newer: at start, after a change to it (corosync is
  *   told to reload only when the change was ours) and after a resync.
@@ -49,6 +51,7 @@
 #include "cluster.h"
 #include "constants.h"
 #include "dcdb.h"
+#include "kvstore.h"
 
 #define START_JOB_MS    1000
 #define SEND_RETRY_MS   10
@@ -84,8 +87,11 @@ struct cluster {
 	cluster_options_t opts;
 	uint32_t nodeid;
 	dcdb_t *dcdb;
+	kvstore_t *kvstore;
+	uint32_t kv_nodeid;
 	GHashTable *waiters; /* count -> waiter_t */
 	cpg_svc_t dcdb_svc;
+	cpg_svc_t kvstore_svc;
 	/* quorum */
 	quorum_handle_t qh;
 	bool have_qh, q_failing;
@@ -335,6 +341,8 @@ static void svc_disconnect(cpg_svc_t *svc)
 	}
 	svc->have_handle = false;
 	svc->joined = false;
+	if (svc->members)
+		svc->members(svc, NULL, 0); /* in no group now */
 	if (svc->dfsm && dfsm_restart(svc->dfsm) < 0)
 		dfsm_abort_results(svc->dfsm);
 }
@@ -451,14 +459,45 @@ static dfsm_t *dcdb_connected(cpg_svc_t *svc, uint32_t nodeid)
 	return dcdb_dfsm(cl->dcdb);
 }
 
-static void dcdb_members(cpg_svc_t *svc, const struct cpg_address *m, size_t n)
+/* --- kvstore (§3) ------------------------------------------------------------------ */
+
+static int kvstore_hook_send(void *ud, const struct iovec *iov, unsigned n)
 {
-	/* "online" is membership of the status group (cluster.md §3.4); until
-	 * that group runs, the database group stands in for it */
-	g_autofree uint32_t *ids = g_new0(uint32_t, n ? n : 1);
-	for (size_t i = 0; i < n; i++)
-		ids[i] = m[i].nodeid;
-	status_set_online(svc->cl->st, ids, n);
+	cluster_t *cl = ud;
+	return svc_send(&cl->kvstore_svc, iov, n);
+}
+
+static void kvstore_hook_log(void *ud, int level, const char *msg)
+{
+	GLogLevelFlags f = level <= LOG_ERR       ? G_LOG_LEVEL_CRITICAL
+			   : level <= LOG_WARNING ? G_LOG_LEVEL_WARNING
+			   : level <= LOG_INFO    ? G_LOG_LEVEL_MESSAGE
+						  : G_LOG_LEVEL_DEBUG;
+	g_log("kvstore", f, "%s", msg);
+}
+
+static dfsm_t *kvstore_connected(cpg_svc_t *svc, uint32_t nodeid)
+{
+	cluster_t *cl = svc->cl;
+	if (cl->kvstore && cl->kv_nodeid != nodeid)
+		cl->kvstore = kvstore_free(cl->kvstore);
+	cl->kv_nodeid = nodeid;
+	if (!cl->kvstore) {
+		static const kvstore_hooks_t hooks = {
+			.send = kvstore_hook_send,
+			.log = kvstore_hook_log,
+		};
+		cl->kvstore = kvstore_new(cl->st, nodeid, (uint32_t)getpid(), &hooks, cl);
+	}
+	return kvstore_dfsm(cl->kvstore);
+}
+
+/* "online" is membership of the status group (§3.4); when we are in no
+ * group (corosync gone) no node is known to be online */
+static void kvstore_members(cpg_svc_t *svc, const struct cpg_address *m, size_t n)
+{
+	if (n == 0)
+		status_set_online(svc->cl->st, NULL, 0);
 }
 
 static gboolean on_verify(gpointer data)
@@ -806,7 +845,21 @@ static gboolean on_start_job(gpointer data)
 	quorum_connect(cl);
 	cmap_connect(cl);
 	svc_connect(&cl->dcdb_svc);
+	svc_connect(&cl->kvstore_svc);
 	return G_SOURCE_CONTINUE;
+}
+
+static void svc_init(cpg_svc_t *svc, cluster_t *cl, const char *group, size_t len,
+		     dfsm_t *(*connected)(cpg_svc_t *, uint32_t),
+		     void (*members)(cpg_svc_t *, const struct cpg_address *, size_t))
+{
+	svc->cl = cl;
+	svc->group = group;
+	svc->name.length = (uint32_t)len;
+	memcpy(svc->name.value, group, len);
+	svc->connected = connected;
+	svc->members = members;
+	g_queue_init(&svc->sendq);
 }
 
 cluster_t *cluster_new(memdb_t *mdb, status_t *st, const cluster_options_t *opts)
@@ -820,14 +873,9 @@ cluster_t *cluster_new(memdb_t *mdb, status_t *st, const cluster_options_t *opts
 	if (!cl->opts.send_bound_ms)
 		cl->opts.send_bound_ms = DEFAULT_BOUNDMS;
 	cl->waiters = g_hash_table_new_full(g_int64_hash, g_int64_equal, g_free, NULL);
-	cpg_svc_t *svc = &cl->dcdb_svc;
-	svc->cl = cl;
-	svc->group = DCDB_GROUP_NAME;
-	svc->name.length = DCDB_GROUP_NAME_LEN;
-	memcpy(svc->name.value, DCDB_GROUP_NAME, DCDB_GROUP_NAME_LEN);
-	svc->connected = dcdb_connected;
-	svc->members = dcdb_members;
-	g_queue_init(&svc->sendq);
+	svc_init(&cl->dcdb_svc, cl, DCDB_GROUP_NAME, DCDB_GROUP_NAME_LEN, dcdb_connected, NULL);
+	svc_init(&cl->kvstore_svc, cl, KVSTORE_GROUP_NAME, KVSTORE_GROUP_NAME_LEN,
+		 kvstore_connected, kvstore_members);
 
 	status_set_quorate(st, false);
 	if (opts->node_ip)
@@ -848,6 +896,8 @@ cluster_t *cluster_free(cluster_t *cl)
 	if (cl->reload_src)
 		g_source_remove(cl->reload_src);
 	svc_disconnect(&cl->dcdb_svc);
+	svc_disconnect(&cl->kvstore_svc);
+	cl->kvstore = kvstore_free(cl->kvstore);
 	cl->dcdb = dcdb_free(cl->dcdb); /* aborts what waits: -EBUSY */
 	/* anything left had no engine to answer it */
 	GList *left = g_hash_table_get_values(cl->waiters);

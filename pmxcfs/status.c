@@ -35,9 +35,11 @@ struct status {
 	clog_t *clog;
 	status_clog_hook_t clog_hook;
 	void *clog_hook_data;
-	GHashTable *kv;  /* key -> kv_value_t (this node's) */
-	GHashTable *rrd; /* key without "rrd/" -> rrd_value_t */
-	char *nodeip;
+	GHashTable *kv;      /* key -> kv_value_t (this node's) */
+	GHashTable *peer_kv; /* node name -> (key -> kv_value_t), from UPDATEs */
+	status_kv_hook_t kv_hook;
+	void *kv_hook_data;
+	GHashTable *rrd;        /* key without "rrd/" -> rrd_value_t */
 	char *rrd_dump;         /* the last dump built, served until it is too old */
 	int64_t rrd_dump_at;    /* clock() when it was built */
 	int64_t (*clock)(void); /* monotonic microseconds */
@@ -55,6 +57,8 @@ typedef struct node_info {
 	uint32_t votes;
 	bool online;
 } node_info_t;
+
+static node_info_t *find_node(status_t *st, uint32_t nodeid);
 
 typedef struct kv_value {
 	GBytes *data;
@@ -98,6 +102,8 @@ status_t *status_new(const char *nodename, memdb_t *mdb)
 	st->clock = real_clock;
 	st->clog = clog_new(0);
 	st->kv = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, kv_value_free);
+	st->peer_kv = g_hash_table_new_full(g_str_hash, g_str_equal, g_free,
+					    (GDestroyNotify)g_hash_table_unref);
 	st->rrd = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, rrd_value_free);
 	st->nodes = g_array_new(FALSE, TRUE, sizeof(node_info_t));
 	st->node_ips = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
@@ -114,8 +120,8 @@ status_t *status_free(status_t *st)
 	clog_free(st->clog);
 	g_free(st->rrd_dump);
 	g_hash_table_unref(st->kv);
+	g_hash_table_unref(st->peer_kv);
 	g_hash_table_unref(st->rrd);
-	g_free(st->nodeip);
 	g_free(st->nodename);
 	g_free(st->cluster_name);
 	for (guint i = 0; i < st->nodes->len; i++)
@@ -217,47 +223,116 @@ static bool c_string(const void *value, size_t len, size_t max)
 	       memchr(value, '\0', len) == (const char *)value + len - 1;
 }
 
-int status_kv_set(status_t *st, const char *key, const void *value, size_t len)
+/* One value into @kv: len 0 deletes, a replaced key's version moves on
+ * (versions count per observer, cluster.md §3.2). */
+static void kv_put(GHashTable *kv, const char *key, const void *value, size_t len)
 {
-	if (len > 32768)
-		return -EFBIG;
-	if (g_str_has_prefix(key, "rrd/")) {
-		if (!c_string(value, len, RRD_MAX_VALUE) || !key[4])
-			return -EINVAL;
-		rrd_value_t *v = g_new0(rrd_value_t, 1);
-		v->data = g_strdup(value);
-		v->time = st->clock() / G_USEC_PER_SEC;
-		g_hash_table_replace(st->rrd, g_strdup(key + 4), v);
-		return 0;
-	}
-	if (strcmp(key, "nodeip") == 0) {
-		if (!c_string(value, len, NODEIP_MAX_LEN))
-			return -EINVAL;
-		g_free(st->nodeip);
-		st->nodeip = g_strdup(value);
-		return 0;
-	}
 	if (len == 0) {
-		g_hash_table_remove(st->kv, key);
-		return 0;
+		g_hash_table_remove(kv, key);
+		return;
 	}
-	kv_value_t *old = g_hash_table_lookup(st->kv, key);
+	kv_value_t *old = g_hash_table_lookup(kv, key);
 	kv_value_t *v = g_new0(kv_value_t, 1);
 	v->data = g_bytes_new(value, len);
 	v->version = old ? old->version + 1 : 0;
-	g_hash_table_replace(st->kv, g_strdup(key), v);
+	g_hash_table_replace(kv, g_strdup(key), v);
+}
+
+/* "rrd/<key>" into the shared RRD data (any node's) */
+static int rrd_put(status_t *st, const char *key, const void *value, size_t len)
+{
+	if (!c_string(value, len, RRD_MAX_VALUE) || !key[4])
+		return -EINVAL;
+	rrd_value_t *v = g_new0(rrd_value_t, 1);
+	v->data = g_strdup(value);
+	v->time = st->clock() / G_USEC_PER_SEC;
+	g_hash_table_replace(st->rrd, g_strdup(key + 4), v);
+	return 0;
+}
+
+int status_kv_set(status_t *st, const char *key, const void *value, size_t len)
+{
+	if (len > KVSTORE_MAX_VALUE)
+		return -EFBIG;
+	if (strlen(key) >= KVSTORE_KEY_LEN)
+		return -EINVAL; /* it would not fit the UPDATE message */
+	if (g_str_has_prefix(key, "rrd/")) {
+		int r = rrd_put(st, key, value, len);
+		if (r < 0)
+			return r;
+	} else if (strcmp(key, "nodeip") == 0) {
+		if (!c_string(value, len, NODEIP_MAX_LEN))
+			return -EINVAL;
+		status_set_node_ip(st, st->nodename, value);
+	} else {
+		kv_put(st->kv, key, value, len);
+	}
+	/* the original broadcasts even what its own store refused; we only
+	 * send what we accepted, which its receivers would take too */
+	if (st->kv_hook)
+		st->kv_hook(st->kv_hook_data, key, value, len);
+	return 0;
+}
+
+void status_set_kv_hook(status_t *st, status_kv_hook_t fn, void *data)
+{
+	st->kv_hook = fn;
+	st->kv_hook_data = data;
+}
+
+void status_kv_local_each(status_t *st, status_kv_hook_t fn, void *data)
+{
+	GHashTableIter it;
+	gpointer k, v;
+	g_hash_table_iter_init(&it, st->kv);
+	while (g_hash_table_iter_next(&it, &k, &v)) {
+		gsize len;
+		const void *p = g_bytes_get_data(((kv_value_t *)v)->data, &len);
+		fn(data, k, p, len);
+	}
+}
+
+int status_kv_receive(status_t *st, uint32_t nodeid, const char *key, const void *value, size_t len)
+{
+	const node_info_t *ni = find_node(st, nodeid);
+	if (!ni)
+		return -ENOENT; /* not in the nodelist: ignored, as by the original */
+	if (len > KVSTORE_MAX_VALUE)
+		return -EFBIG;
+	if (g_str_has_prefix(key, "rrd/"))
+		return rrd_put(st, key, value, len);
+	if (strcmp(key, "nodeip") == 0) {
+		if (!c_string(value, len, NODEIP_MAX_LEN))
+			return -EINVAL;
+		status_set_node_ip(st, ni->name, value);
+		return 0;
+	}
+	GHashTable *kv = g_hash_table_lookup(st->peer_kv, ni->name);
+	if (!kv) {
+		if (len == 0)
+			return 0;
+		kv = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, kv_value_free);
+		g_hash_table_insert(st->peer_kv, g_strdup(ni->name), kv);
+	}
+	kv_put(kv, key, value, len);
 	return 0;
 }
 
 int status_kv_get(status_t *st, const char *node, const char *key, GBytes **ret)
 {
+	GHashTable *kv = st->kv;
 	if (node && node[0] && strcmp(node, st->nodename) != 0)
-		return -ENOENT; /* other nodes' stores arrive with replication */
-	const kv_value_t *v = g_hash_table_lookup(st->kv, key);
+		kv = g_hash_table_lookup(st->peer_kv, node);
+	const kv_value_t *v = kv ? g_hash_table_lookup(kv, key) : NULL;
 	if (!v)
 		return -ENOENT;
 	*ret = g_bytes_ref(v->data);
 	return 0;
+}
+
+const char *status_node_ip(status_t *st, const char *name)
+{
+	return g_hash_table_lookup(st->node_ips, name);
 }
 
 static gint cmp_str(gconstpointer a, gconstpointer b)
@@ -354,6 +429,17 @@ void status_set_cluster_info(status_t *st, const char *cluster_name, uint64_t co
 		g_free(g_array_index(st->nodes, node_info_t, i).name);
 	g_array_unref(st->nodes);
 	st->nodes = a;
+	/* the data of a node that left the nodelist goes with it (§3.4) */
+	GHashTableIter it;
+	gpointer name;
+	g_hash_table_iter_init(&it, st->peer_kv);
+	while (g_hash_table_iter_next(&it, &name, NULL)) {
+		bool kept = false;
+		for (guint i = 0; i < a->len && !kept; i++)
+			kept = strcmp(g_array_index(a, node_info_t, i).name, name) == 0;
+		if (!kept)
+			g_hash_table_iter_remove(&it);
+	}
 	g_free(st->cluster_name);
 	st->cluster_name = g_strdup(cluster_name);
 	st->config_version = config_version;

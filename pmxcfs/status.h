@@ -10,8 +10,9 @@
  * rebuilt at most every 2 s (§3.9).
  *
  * The cluster log is the original's ring (clog.h); the functions below the
- * "replication" mark give a replication layer its bytes.  The replicated
- * key/value store and RRD data of other nodes come with the status issue.
+ * "replication" mark give a replication layer (kvstore.c) its bytes, and
+ * the key/value functions keep this node's store, every other node's (as
+ * their UPDATEs tell), the RRD data of all, and each node's address.
  */
 #pragma once
 
@@ -63,8 +64,20 @@ int status_clog_merge(status_t *st, GBytes *const *states, size_t count, size_t 
 /* Key/value status (cluster.md §3.2, local part): "rrd/<key>" updates the
  * RRD dump, "nodeip" the node's address, anything else the node's own kv
  * store (len 0 deletes; a replaced key's version moves).  -EFBIG over
- * 32 KiB, -EINVAL for a malformed rrd/nodeip value. */
+ * 32 KiB, -EINVAL for a key of 256 bytes or more or a malformed rrd/nodeip
+ * value.  What is accepted goes to the kv hook (the kvstore UPDATE). */
 int status_kv_set(status_t *st, const char *key, const void *value, size_t len);
+typedef void (*status_kv_hook_t)(void *data, const char *key, const void *value, size_t len);
+void status_set_kv_hook(status_t *st, status_kv_hook_t fn, void *data);
+/* Every key of this node's own store (not rrd/, not nodeip): what a
+ * state exchange sends again (§3.4). */
+void status_kv_local_each(status_t *st, status_kv_hook_t fn, void *data);
+/* An UPDATE from node @nodeid (§3.2, remote part): rrd/ into the shared
+ * RRD data, nodeip as that node's address, anything else into that node's
+ * store.  -ENOENT if @nodeid is not in the cluster info (ignored), -EFBIG,
+ * -EINVAL as above. */
+int status_kv_receive(status_t *st, uint32_t nodeid, const char *key, const void *value,
+		      size_t len);
 /* The value of @key on @node ("" or NULL = this node): a new reference in
  * *ret, or -ENOENT. */
 int status_kv_get(status_t *st, const char *node, const char *key, GBytes **ret);
@@ -85,6 +98,7 @@ void status_set_cluster_info(status_t *st, const char *cluster_name, uint64_t co
 void status_set_online(status_t *st, const uint32_t *nodeids, size_t n);
 /* The address shown for node @name (NULL forgets it). */
 void status_set_node_ip(status_t *st, const char *name, const char *ip);
+const char *status_node_ip(status_t *st, const char *name); /* NULL: none */
 /* Is @nodeid in the cluster info? (true when there is no info) */
 bool status_node_known(status_t *st, uint32_t nodeid);
 uint32_t status_clinfo_version(status_t *st);

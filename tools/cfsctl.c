@@ -33,6 +33,8 @@ static const char usage_text[] =
 	"  versions               change counters of the tree (.version)\n"
 	"  guests                 the guest list (.vmlist)\n"
 	"  log [-n N] [--user U]  the newest cluster log entries\n"
+	"  log add [-p PRI] [-t TAG] [--user U] MESSAGE\n"
+	"                         add an entry to the cluster log (all nodes)\n"
 	"  kv get NAME [NODE]     a value of the status store\n"
 	"  kv set NAME [VALUE]    set (or, without VALUE, delete) a value\n"
 	"  rrd                    the RRD data of the last 5 minutes\n"
@@ -172,8 +174,40 @@ static int cmd_status(cfs_client_t *h)
 	return 0;
 }
 
+/* log add [-p PRIORITY] [-t TAG] [--user USER] MESSAGE... */
+static int cmd_log_add(cfs_client_t *h, int argc, char **argv)
+{
+	int priority = 6; /* info */
+	const char *tag = "cfsctl", *user = "root@pam";
+	int i = 0;
+	for (; i < argc && argv[i][0] == '-'; i++) {
+		if (strcmp(argv[i], "-p") == 0 && i + 1 < argc)
+			priority = (int)strtol(argv[++i], NULL, 10);
+		else if (strcmp(argv[i], "-t") == 0 && i + 1 < argc)
+			tag = argv[++i];
+		else if (strcmp(argv[i], "--user") == 0 && i + 1 < argc)
+			user = argv[++i];
+		else if (strcmp(argv[i], "--") == 0) {
+			i++;
+			break;
+		} else {
+			fprintf(stderr, "cfsctl: log add: unknown argument '%s'\n", argv[i]);
+			return EXIT_USAGE;
+		}
+	}
+	if (i >= argc || priority < 0 || priority > 7) {
+		fprintf(stderr, "cfsctl: log add: a message and a priority 0..7 are needed\n");
+		return EXIT_USAGE;
+	}
+	g_autofree char *msg = g_strjoinv(" ", argv + i);
+	int r = cfs_log_msg(h, priority, user, tag, msg);
+	return r < 0 ? fail(r, "log add") : 0;
+}
+
 static int cmd_log(cfs_client_t *h, int argc, char **argv)
 {
+	if (argc > 0 && strcmp(argv[0], "add") == 0)
+		return cmd_log_add(h, argc - 1, argv + 1);
 	unsigned n = 0;
 	const char *user = NULL;
 	for (int i = 0; i < argc; i++) {
