@@ -79,6 +79,14 @@ def kv_rrd_and_log(n):
     assert json.loads(out)["data"][0]["msg"] == "starting cluster log"
     rc, out, _ = cfsctl(n, "--json", "log", "--user", "nobody")
     assert json.loads(out)["data"] == []
+    rc, _, err = cfsctl(n, "log", "add", "-p", "4", "-t", "backup", "--user", "admin@pve",
+                        "job", "done")
+    assert rc == 0, err
+    rc, out, _ = cfsctl(n, "--json", "log", "-n", "1")
+    e = json.loads(out)["data"][0]
+    assert (e["msg"], e["tag"], e["user"], e["pri"]) == ("job done", "backup", "admin@pve", 4), e
+    assert cfsctl(n, "log", "add", "-p", "9", "x")[0] == 1
+    assert cfsctl(n, "log", "add")[0] == 1
 
 
 @test
