@@ -223,6 +223,12 @@ static bool c_string(const void *value, size_t len, size_t max)
 	       memchr(value, '\0', len) == (const char *)value + len - 1;
 }
 
+/* an address: a string of UTF-8 (in practice ASCII) */
+static bool ip_string(const void *value, size_t len)
+{
+	return c_string(value, len, NODEIP_MAX_LEN) && g_utf8_validate(value, -1, NULL);
+}
+
 /* One value into @kv: len 0 deletes, a replaced key's version moves on
  * (versions count per observer, cluster.md §3.2). */
 static void kv_put(GHashTable *kv, const char *key, const void *value, size_t len)
@@ -261,7 +267,7 @@ int status_kv_set(status_t *st, const char *key, const void *value, size_t len)
 		if (r < 0)
 			return r;
 	} else if (strcmp(key, "nodeip") == 0) {
-		if (!c_string(value, len, NODEIP_MAX_LEN))
+		if (!ip_string(value, len))
 			return -EINVAL;
 		status_set_node_ip(st, st->nodename, value);
 	} else {
@@ -302,7 +308,7 @@ int status_kv_receive(status_t *st, uint32_t nodeid, const char *key, const void
 	if (g_str_has_prefix(key, "rrd/"))
 		return rrd_put(st, key, value, len);
 	if (strcmp(key, "nodeip") == 0) {
-		if (!c_string(value, len, NODEIP_MAX_LEN))
+		if (!ip_string(value, len))
 			return -EINVAL;
 		status_set_node_ip(st, ni->name, value);
 		return 0;
@@ -360,6 +366,14 @@ static char *render(JsonBuilder *b)
 	json_generator_set_indent(gen, 0);
 	json_generator_set_root(gen, root);
 	char *s = json_generator_to_data(gen, NULL);
+	/* names and addresses come from cmap, the tree and peers: bytes that
+	 * are not UTF-8 (json-glib passes them through) become U+FFFD, so
+	 * the text stays valid JSON */
+	if (!g_utf8_validate(s, -1, NULL)) {
+		char *valid = g_utf8_make_valid(s, -1);
+		g_free(s);
+		s = valid;
+	}
 	char *out = g_strconcat(s, "\n", NULL);
 	g_free(s);
 	return out;

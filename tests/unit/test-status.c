@@ -152,6 +152,26 @@ static void test_clog_replication(fixture_t *f, gconstpointer unused)
 	status_free(other);
 }
 
+/* names that are not UTF-8 (from cmap, the tree or a peer) still give
+ * valid UTF-8; an address that is not UTF-8 is refused */
+static void test_json_stays_utf8(fixture_t *f, gconstpointer unused)
+{
+	(void)unused;
+	status_node_t nodes[2] = {{"node1", 1, 1}, {"n\xff\xfe", 2, 1}};
+	status_set_cluster_info(f->st, "c\xe2\xe2", 1, nodes, 2);
+	g_assert_cmpint(status_kv_set(f->st, "nodeip", "10.0.\xe2\xe2", 9), ==, -EINVAL);
+	g_assert_cmpint(status_kv_receive(f->st, 2, "nodeip", "10.\xff", 5), ==, -EINVAL);
+	g_autofree char *m = status_members_json(f->st);
+	g_assert_true(g_utf8_validate(m, -1, NULL));
+	g_assert_nonnull(strstr(m, "\"n\xef\xbf\xbd\xef\xbf\xbd\""));
+	g_assert_cmpint(memdb_mkdir(f->mdb, "nodes", 0, 1), ==, 0);
+	g_assert_cmpint(memdb_mkdir(f->mdb, "nodes/x\xff", 0, 1), ==, 0);
+	g_assert_cmpint(memdb_mkdir(f->mdb, "nodes/x\xff/qemu-server", 0, 1), ==, 0);
+	g_assert_cmpint(memdb_create(f->mdb, "nodes/x\xff/qemu-server/100.conf", 0, 1), ==, 0);
+	g_autofree char *v = status_vmlist_json(f->st);
+	g_assert_true(g_utf8_validate(v, -1, NULL));
+}
+
 int main(int argc, char **argv)
 {
 	g_test_init(&argc, &argv, NULL);
@@ -159,6 +179,8 @@ int main(int argc, char **argv)
 	g_log_set_fatal_mask("status", G_LOG_LEVEL_ERROR);
 	g_test_add("/status/rrd-cache", fixture_t, NULL, setup, test_rrd_cache, teardown);
 	g_test_add("/status/rrd-expiry", fixture_t, NULL, setup, test_rrd_expiry, teardown);
+	g_test_add("/status/json-stays-utf8", fixture_t, NULL, setup, test_json_stays_utf8,
+		   teardown);
 	g_test_add("/status/clog-replication", fixture_t, NULL, setup, test_clog_replication,
 		   teardown);
 	return g_test_run();
