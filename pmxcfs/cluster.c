@@ -59,6 +59,7 @@
 #define CONF_RELOAD_MS  1000
 #define DEFAULT_REJOIN  5
 #define DEFAULT_BOUNDMS 10000
+#define WATCHDOG_MS     1000
 
 typedef struct cpg_svc cpg_svc_t;
 
@@ -79,6 +80,8 @@ struct cpg_svc {
 	GQueue sendq; /* GBytes not yet accepted by corosync */
 	gint64 sendq_since;
 	guint send_src;
+	gint64 last_progress; /* monotonic time corosync last delivered to us */
+	bool stalled;         /* left because corosync stalled: cpg_leave waits */
 };
 
 struct cluster {
@@ -100,7 +103,7 @@ struct cluster {
 	cmap_handle_t ch;
 	bool have_ch, c_failing, c_changes;
 	guint c_src;
-	guint start_src, verify_src, reload_src;
+	guint start_src, verify_src, reload_src, watchdog_src;
 };
 
 typedef struct waiter {
@@ -181,6 +184,7 @@ static gboolean sendq_flush(gpointer data)
 			   svc->group, waited, cs_str(r));
 		svc->send_src = 0;
 		sendq_clear(svc);
+		svc->stalled = true; /* corosync may not be reading at all */
 		if (svc->dfsm)
 			dfsm_leave(svc->dfsm);
 		svc_check_mode(svc);
@@ -225,6 +229,8 @@ static void svc_check_mode(cpg_svc_t *svc)
 		return;
 	if (svc->joined) {
 		dfsm_abort_results(svc->dfsm);
+		if (svc->stalled)
+			return; /* cpg_leave would wait for corosync: at its next sign of life */
 		svc_leave(svc);
 		if (mode == DFSM_MODE_LEAVE) {
 			g_message("%s: left the group; joining again in %u s", svc->group,
@@ -249,6 +255,7 @@ static int svc_join(cpg_svc_t *svc)
 		return -ECOMM;
 	}
 	svc->joined = true;
+	svc->last_progress = g_get_monotonic_time();
 	g_debug("%s: joined", svc->group);
 	return 0;
 }
@@ -286,6 +293,7 @@ static void on_cpg_deliver(cpg_handle_t h, const struct cpg_name *group, uint32_
 	cpg_svc_t *svc = ctx;
 	if (!svc || !svc->dfsm || !dfsm_group_name_is(group->length, group->value, svc->group))
 		return;
+	svc->last_progress = g_get_monotonic_time();
 	dfsm_deliver(svc->dfsm, nodeid, pid, msg, len);
 }
 
@@ -302,6 +310,7 @@ static void on_cpg_confchg(cpg_handle_t h, const struct cpg_name *group,
 	g_autofree dfsm_member_t *m = g_new0(dfsm_member_t, n ? n : 1);
 	for (size_t i = 0; i < n; i++)
 		m[i] = (dfsm_member_t){members[i].nodeid, members[i].pid};
+	svc->last_progress = g_get_monotonic_time();
 	g_message("%s: members: %zu (%zu joined, %zu left)", svc->group, n, n_joined, n_left);
 	if (svc->members)
 		svc->members(svc, members, n);
@@ -313,6 +322,10 @@ static gboolean on_svc_fd(gint fd, GIOCondition cond, gpointer data)
 	cpg_svc_t *svc = data;
 	cs_error_t r = cpg_dispatch(svc->handle, CS_DISPATCH_ALL);
 	if (r == CS_OK || r == CS_ERR_TRY_AGAIN) {
+		if (svc->stalled) {
+			g_message("%s: corosync answers again", svc->group);
+			svc->stalled = false;
+		}
 		svc_check_mode(svc);
 		return G_SOURCE_CONTINUE;
 	}
@@ -335,12 +348,13 @@ static void svc_disconnect(cpg_svc_t *svc)
 		svc->fd_src = 0;
 	}
 	if (svc->have_handle) {
-		if (svc->joined)
+		if (svc->joined && !svc->stalled)
 			(void)cpg_leave(svc->handle, &svc->name);
 		cpg_finalize(svc->handle);
 	}
 	svc->have_handle = false;
 	svc->joined = false;
+	svc->stalled = false;
 	if (svc->members)
 		svc->members(svc, NULL, 0); /* in no group now */
 	if (svc->dfsm && dfsm_restart(svc->dfsm) < 0)
@@ -498,6 +512,36 @@ static void kvstore_members(cpg_svc_t *svc, const struct cpg_address *m, size_t 
 {
 	if (n == 0)
 		status_set_online(svc->cl->st, NULL, 0);
+}
+
+/* A change is answered when this node applies it, so a local corosync
+ * that takes messages but delivers nothing (stopped, stuck) would park
+ * requests for ever, and a parked create holds its directory's lock in
+ * the kernel, so every lookup there waits too.  When changes wait and
+ * nothing at all was delivered for send_bound_ms, the engine leaves
+ * (mode LEAVE): the waiting requests get EBUSY (their messages may still
+ * be applied later: EBUSY means "not known"), new ones get EBUSY at once,
+ * and the group is left and joined again, with a resync, once corosync
+ * answers; cpg_leave is not called before that, because the library waits
+ * for corosync's reply without a time limit. */
+static gboolean on_watchdog(gpointer data)
+{
+	cluster_t *cl = data;
+	cpg_svc_t *svc = &cl->dcdb_svc;
+	if (!svc->joined || svc->stalled || !svc->dfsm || g_hash_table_size(cl->waiters) == 0 ||
+	    DFSM_MODE_IS_ERROR(dfsm_mode(svc->dfsm)))
+		return G_SOURCE_CONTINUE;
+	gint64 quiet = (g_get_monotonic_time() - svc->last_progress) / 1000;
+	if (quiet < cl->opts.send_bound_ms)
+		return G_SOURCE_CONTINUE;
+	g_critical("%s: corosync delivered nothing for %" G_GINT64_FORMAT
+		   " ms while %u changes wait: answering them EBUSY and leaving the group",
+		   svc->group, quiet, g_hash_table_size(cl->waiters));
+	svc->stalled = true;
+	sendq_clear(svc);
+	dfsm_leave(svc->dfsm);
+	svc_check_mode(svc);
+	return G_SOURCE_CONTINUE;
 }
 
 static gboolean on_verify(gpointer data)
@@ -884,6 +928,7 @@ cluster_t *cluster_new(memdb_t *mdb, status_t *st, const cluster_options_t *opts
 	on_start_job(cl);
 	cl->start_src = g_timeout_add(START_JOB_MS, on_start_job, cl);
 	cl->verify_src = g_timeout_add_seconds(VERIFY_SECONDS, on_verify, cl);
+	cl->watchdog_src = g_timeout_add(WATCHDOG_MS, on_watchdog, cl);
 	return cl;
 }
 
@@ -893,6 +938,7 @@ cluster_t *cluster_free(cluster_t *cl)
 		return NULL;
 	g_source_remove(cl->start_src);
 	g_source_remove(cl->verify_src);
+	g_source_remove(cl->watchdog_src);
 	if (cl->reload_src)
 		g_source_remove(cl->reload_src);
 	svc_disconnect(&cl->dcdb_svc);

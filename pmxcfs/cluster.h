@@ -21,7 +21,8 @@ typedef struct cluster_options {
 	const char *node_ip;       /* this node's address for .members (may be NULL) */
 	/* seconds before a group left on an error is joined again (default 5) */
 	unsigned rejoin_delay;
-	/* bound on corosync refusing a message (TRY_AGAIN), in ms (default 10000) */
+	/* bound on corosync refusing a message (TRY_AGAIN), and on corosync
+	 * delivering nothing while changes wait, in ms (default 10000) */
 	unsigned send_bound_ms;
 	/* quorum moved (the filesystem's modes depend on it) */
 	void (*quorum_changed)(void *data, bool quorate);

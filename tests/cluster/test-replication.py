@@ -27,6 +27,7 @@ cluster whose set-up failed are skipped.  Writes are checked through the
 mounts inside the nodes and through each node's database file.
 """
 
+import errno
 import os
 import signal
 import sys
@@ -40,7 +41,9 @@ from cluster import Cluster, wait_for  # noqa: E402
 
 BOUND = 60           # seconds any convergence may take
 LOCK_TIMEOUT = 3     # --lock-timeout of the daemons (the real one is 120 s)
-EXTRA = ["--lock-timeout", str(LOCK_TIMEOUT), "--rejoin-delay", "1"]
+STALL = 3            # --corosync-bound of the daemons, in seconds (the real one is 10)
+EXTRA = ["--lock-timeout", str(LOCK_TIMEOUT), "--rejoin-delay", "1",
+         "--corosync-bound", str(STALL * 1000)]
 
 state = {}
 STEPS, step = cluster.steps()
@@ -241,6 +244,48 @@ def pipelined_writes_all_land():
         assert sum(1 for x in names if x.startswith("pipe-")) == 200, n.name
         assert not any(".tmp." in x for x in names), "temporary files left"
     return "200 atomic writes from 8 writers on every node"
+
+
+@step(needs=("c3",))
+def frozen_corosync_bounded():
+    """The local corosync stopped (SIGSTOP): it takes messages but delivers
+    nothing.  Changes waiting on it fail with EBUSY after the bound instead
+    of hanging (and a parked create no longer blocks lookups in its
+    directory); reads go on; after SIGCONT the node rejoins and converges,
+    and every write acknowledged elsewhere meanwhile is there."""
+    import threading
+    c = c3()
+    a, b = c.nodes[0], c.nodes[1]
+    c.stop(a)
+    results = {}
+
+    def write(i):
+        t = time.monotonic()
+        r = pc.op(a, "write", "frozen-%d" % i, "x" * 1000)
+        results[i] = (r, time.monotonic() - t)
+    ts = [threading.Thread(target=write, args=(i,)) for i in range(4)]
+    t0 = time.monotonic()
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join(STALL + 60)
+    waited = time.monotonic() - t0
+    assert len(results) == 4, "writes still hang after %.0fs" % waited
+    for r, secs in results.values():
+        assert r == {"errno": errno.EBUSY}, "a write under a frozen corosync: %s" % (r,)
+    # reads go on, and new changes fail at once
+    assert "ok" in pc.op(a, "read", ".version")
+    t = time.monotonic()
+    assert pc.op(a, "write", "frozen-late", "y") == {"errno": errno.EBUSY}
+    late = time.monotonic() - t
+    c.cont(a)
+    c.wait_quorate(c.nodes, BOUND)
+    pc.write_ok(b, "after-freeze", "acknowledged on node2")
+    secs, _ = pc.wait_converged(c.nodes, BOUND)
+    wait_for(lambda: pc.read(a, "after-freeze") == "acknowledged on node2", BOUND,
+             "node1 has node2's write", interval=0.1)
+    return "4 writes EBUSY after %.1fs (bound %ds), a later one in %.2fs; converged %.1fs " \
+        "after SIGCONT" % (max(x[1] for x in results.values()), STALL, late, secs)
 
 
 @step()
