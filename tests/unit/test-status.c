@@ -159,8 +159,10 @@ static void test_json_stays_utf8(fixture_t *f, gconstpointer unused)
 	(void)unused;
 	status_node_t nodes[2] = {{"node1", 1, 1}, {"n\xff\xfe", 2, 1}};
 	status_set_cluster_info(f->st, "c\xe2\xe2", 1, nodes, 2);
-	g_assert_cmpint(status_kv_set(f->st, "nodeip", "10.0.\xe2\xe2", 9), ==, -EINVAL);
-	g_assert_cmpint(status_kv_receive(f->st, 2, "nodeip", "10.\xff", 5), ==, -EINVAL);
+	g_assert_cmpint(status_kv_set(f->st, "nodeip", "10.0.\xe2\xe2", sizeof("10.0.\xe2\xe2")),
+			==, -EINVAL);
+	g_assert_cmpint(status_kv_receive(f->st, 2, "nodeip", "10.\xff", sizeof("10.\xff")), ==,
+			-EINVAL);
 	g_autofree char *m = status_members_json(f->st);
 	g_assert_true(g_utf8_validate(m, -1, NULL));
 	g_assert_nonnull(strstr(m, "\"n\xef\xbf\xbd\xef\xbf\xbd\""));
