@@ -32,6 +32,7 @@ row carries the 1-minute load average when it was measured: other work on
 the machine shows there.  Prints tables; asserts nothing.
 """
 
+import json
 import os
 import re
 import shutil
@@ -161,7 +162,6 @@ def say(text):
 
 def run_node(node, *args, timeout=1200):
     """bench-cluster-node.py inside node: its JSON result."""
-    import json
     r = node.run([sys.executable, NODE_SCRIPT, node.mount_dir] + [str(a) for a in args],
                  timeout=timeout)
     if r.returncode != 0:
