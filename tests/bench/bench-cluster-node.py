@@ -1,14 +1,16 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: AGPL-3.0-or-later
-"""bench-cluster-node.py: the timed part of bench-cluster.py, run inside a
-node.  Usage: bench-cluster-node.py MOUNT TEST [ARGS]; prints JSON.
+"""bench-cluster-node.py: the timed part of bench-cluster.py and
+bench-cluster-sync.py, run inside a node.
+Usage: bench-cluster-node.py MOUNT TEST [ARGS]; prints JSON.
 
   create N WRITERS   N files of 1 KiB, written by WRITERS processes at once
                      (each open(O_CREAT|O_EXCL), write, close)
   rename N           rename the N files of `create`
   unlink N           unlink them
   chunks SIZE CHUNK  one file of SIZE bytes written CHUNK bytes at a time
-  fill N SIZE        N files of SIZE bytes in 100 directories (set-up)
+  fill N SIZE        N files of SIZE bytes in 100 directories (the writes
+                     during a partition in bench-cluster-sync.py)
 """
 
 import json

@@ -6,19 +6,17 @@ crypto) in namespaces on this machine; the figures of issue 5.
   create+write of 1 KiB files, 1 writer and 8 writers (on node1)
   rename and unlink of those files
   1 MiB written in 4 KiB chunks, and in one chunk
-  catch-up: a node with an empty database joins a cluster holding
-            FILES files of 2 KiB (default 10,000); the time until its
-            database equals the others'
 
-The original's figures on this kind of machine are printed beside ours.
-Needs root and corosync (skips otherwise).  BENCH_FILES, BENCH_CATCHUP_FILES
-change the sizes.  Prints a table; asserts nothing.
+The catch-up of an empty node, convergence after a partition and idle
+disk writes are in bench-cluster-sync.py.  The original's figures on this
+kind of machine are printed beside ours.  Needs root and corosync (skips
+otherwise).  BENCH_FILES changes the number of files.  Prints a table;
+asserts nothing.
 """
 
 import json
 import os
 import sys
-import time
 
 sys.dont_write_bytecode = True
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -28,14 +26,12 @@ from cluster import Cluster  # noqa: E402
 
 NODE_SCRIPT = os.path.join(HERE, "bench-cluster-node.py")
 N = int(os.environ.get("BENCH_FILES", "2000"))
-CATCHUP = int(os.environ.get("BENCH_CATCHUP_FILES", "10000"))
 
 ORIGINAL = {   # cluster.md / issue 5: 3 nodes in namespaces, knet
     "create+write, 1 writer": "581/s",
     "create+write, 8 writers": "876/s",
     "rename": "1,337/s",
     "1 MiB in 4 KiB chunks": "3.1 s",
-    "catch-up (12,800 files, 26 MB)": "1.8 s",
 }
 
 
@@ -92,23 +88,9 @@ def main():
         rows.append(("1 MiB in 4 KiB chunks", "%.1f ms" % (r["seconds"] * 1000), note))
         r = run(n1, "chunks", 1 << 20, 1 << 20)
         rows.append(("1 MiB in one chunk", "%.1f ms" % (r["seconds"] * 1000), ""))
-        # catch-up: fill, stop node3, wipe it, start it, time until equal
-        r = run(n1, "fill", CATCHUP, 2048, timeout=1200)
-        rows.append(("(fill %d files of 2 KiB)" % CATCHUP, rate(r), ""))
-        pc.wait_converged(c.nodes, 120)
-        n3 = c.nodes[2]
-        n3.stop_daemon()
-        n3.wipe_data()
-        t = time.monotonic()
-        pc.start(n3)
-        secs, s = pc.wait_converged(c.nodes, 300)
-        rows.append(("catch-up (%d files, %.1f MB)" % (s["entries"], s["bytes"] / 1e6),
-                     "%.2f s" % (time.monotonic() - t), "empty database, 3rd node"))
     print("%-34s %12s %12s  %s" % ("bench-cluster (3 nodes)", "ours", "original", ""))
     for name, ours, note in rows:
         orig = ORIGINAL.get(name, "")
-        if name.startswith("catch-up"):
-            orig = ORIGINAL["catch-up (12,800 files, 26 MB)"] + " (12,800)"
         print("%-34s %12s %12s  %s" % (name, ours, orig, note))
     return 0
 
