@@ -60,6 +60,7 @@ static gint opt_lock_timeout;
 static gboolean opt_sync_full;
 static gboolean opt_no_invalidate;
 static gint opt_rejoin_delay;
+static gint opt_verify_interval;
 
 static const GOptionEntry options[] = {
 	{"debug", 'd', 0, G_OPTION_ARG_NONE, &opt_debug, "Turn on debug messages", NULL},
@@ -89,6 +90,8 @@ static const GOptionEntry options[] = {
 	 "Never invalidate the kernel's caches (tests: the negative control)", NULL},
 	{"rejoin-delay", 0, G_OPTION_FLAG_HIDDEN, G_OPTION_ARG_INT, &opt_rejoin_delay,
 	 "Seconds before a group left on an error is joined again (default 5; tests)", "SECONDS"},
+	{"verify-interval", 0, G_OPTION_FLAG_HIDDEN, G_OPTION_ARG_INT, &opt_verify_interval,
+	 "Seconds between the lowest node's checksum rounds (default 3600; tests)", "SECONDS"},
 	{"version", 'V', 0, G_OPTION_ARG_NONE, &opt_version, "Print the version and exit", NULL},
 	{0},
 };
@@ -389,6 +392,8 @@ int main(int argc, char **argv)
 			.corosync_conf = opt_corosync_conf,
 			.node_ip = node_ip,
 			.rejoin_delay = opt_rejoin_delay > 0 ? (unsigned)opt_rejoin_delay : 0,
+			.verify_interval =
+				opt_verify_interval > 0 ? (unsigned)opt_verify_interval : 0,
 			.quorum_changed = on_quorum_changed,
 			.data = &fs,
 		};
