@@ -53,12 +53,18 @@ so it leads ties, decides lock expiry and starts the checksum rounds):
   writes on, and then a stale original applies what ours removed and
   renamed; keys set meanwhile reach both.
 
+Cluster C (if libfaketime is installed): node1 original, its clock 600
+times faster, node2 ours: the original's hourly checksum rounds come every
+6 s, and ours answers them.
+
 Needs root, corosync, unshare, nsenter, nft; skipped otherwise.
 """
 
+import glob
 import json
 import os
 import re
+import signal
 import sys
 import threading
 import time
@@ -848,12 +854,43 @@ def b_writes_after_catch_up():
 
 
 @step()
+def c_verify_rounds_of_an_original():
+    """An original as the lowest node asks for the checksum rounds, and
+    ours answers them.  Its period is fixed at an hour, so its clock runs
+    600 times faster (libfaketime; skipped without it): a round every 6 s."""
+    fake = sorted(glob.glob("/usr/lib/*/faketime/libfaketimeMT.so.1"))
+    if not fake:
+        return "SKIP libfaketime is not installed (the original's rounds are hourly)"
+    if "b" in state:
+        pc.stop_all(state["b"])
+        state["reports"] = state.get("reports", []) + pc.sanitizer_reports(state["b"])
+        state.pop("b").close()
+    c = state["c"] = Cluster(2, wait=False)
+    c.wait_quorate(c.nodes, BOUND)
+    c.kinds = {c.nodes[0].name: "orig", c.nodes[1].name: "ours"}
+    orig, ours = c.nodes
+    pc.start_original(orig, env={"LD_PRELOAD": fake[0], "FAKETIME": "+0 x600"})
+    pc.start(ours, EXTRA)
+    pc.wait_serving(c.nodes, BOUND)
+    pc.write_ok(ours, "verified", "v")
+    pc.wait_converged(c.nodes, BOUND)
+    for n in c.nodes:
+        wait_for(lambda: log_count(n, "data verification successful") >= 2, BOUND,
+                 "two verification rounds passed on " + label(c, n), interval=0.5)
+        assert log_count(n, "wrong checksum") == 0, label(c, n)
+    # with its clock faked it does not finish its SIGTERM teardown in time
+    orig.stop_daemon(sig=signal.SIGKILL)
+    return "two rounds of the original passed on ours and on itself"
+
+
+@step()
 def no_sanitizer_reports():
     reports = state.get("reports", [])
-    c = state.get("b")
-    if c is not None:
-        pc.stop_all(c)
-        reports += pc.sanitizer_reports(c)
+    for key in ("b", "c"):
+        c = state.get(key)
+        if c is not None:
+            pc.stop_all(c)
+            reports += pc.sanitizer_reports(c)
     assert not reports, "\n".join(reports[:40])
 
 
