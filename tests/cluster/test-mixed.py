@@ -51,7 +51,8 @@ so it leads ties, decides lock expiry and starts the checksum rounds):
   UNLOCK);
 * an original with an empty database catches up from ours while ours
   writes on, and then a stale original applies what ours removed and
-  renamed; keys set meanwhile reach both.
+  renamed while the other original writes on; keys set meanwhile reach
+  both.
 
 Cluster C (if libfaketime is installed): node1 original, its clock 600
 times faster, node2 ours: the original's hourly checksum rounds come every
@@ -104,12 +105,13 @@ def restart(c, node):
 
 
 class writer:
-    """For the length of a with block, node writes files during-<n> in
+    """For the length of a with block, node writes files <prefix>-<n> in
     batches of 10, one after another (at most BOUND seconds); .writes
     and .results hold every operation and its result."""
 
-    def __init__(self, node):
-        self.node, self.writes, self.results, self.error = node, [], [], None
+    def __init__(self, node, prefix="during"):
+        self.node, self.prefix = node, prefix
+        self.writes, self.results, self.error = [], [], None
         self.stop = threading.Event()
         self.thread = threading.Thread(target=self._run)
 
@@ -118,7 +120,8 @@ class writer:
         try:
             while not self.stop.is_set() and time.monotonic() < deadline:
                 n = len(self.writes)
-                batch = [["write", "during-%04d" % i, "d%d" % i] for i in range(n, n + 10)]
+                batch = [["write", "%s-%04d" % (self.prefix, i), "d%d" % i]
+                         for i in range(n, n + 10)]
                 self.results += pc.ops(self.node, batch)
                 self.writes += batch
         except Exception as e:       # raised in __exit__
@@ -828,15 +831,18 @@ def b_empty_original_catches_up_from_ours():
     wait_for(lambda: pc.kv_get(o3, "kv/while-away", ours.name) == "set on ours", BOUND,
              "the key ours set while node3 was away, on node3", interval=0.1)
     t = time.monotonic()
-    restart(c, o2)
-    pc.wait_serving(c.nodes, BOUND)
+    with writer(o3, "during-stale") as during2:    # an original writes on meanwhile
+        restart(c, o2)
+        pc.wait_serving(c.nodes, BOUND)
     secs, s = pc.wait_converged(c.nodes, BOUND)
     stale = time.monotonic() - t
+    during2.check(o2)
     assert pc.read(o2, "only-ours-49") == "v49"
     assert pc.ops(o2, [["exists", p] for p in ("remove-later", "move-later", "rmdir-later",
                                                "moved")]) == [{"ok": False}] * 3 + [{"ok": True}]
     return "empty original equal after %.1fs (%d writes of ours meanwhile), stale original " \
-        "after %.1fs (version %d)" % (empty, len(during.writes), stale, s["version"])
+        "after %.1fs (%d writes of an original meanwhile; version %d)" % (
+            empty, len(during.writes), stale, len(during2.writes), s["version"])
 
 
 @step(needs=("b",))
