@@ -927,7 +927,8 @@ cluster_t *cluster_new(memdb_t *mdb, status_t *st, const cluster_options_t *opts
 	conf_sync(cl, true);
 	on_start_job(cl);
 	cl->start_src = g_timeout_add(START_JOB_MS, on_start_job, cl);
-	cl->verify_src = g_timeout_add_seconds(VERIFY_SECONDS, on_verify, cl);
+	cl->verify_src = g_timeout_add_seconds(
+		opts->verify_interval ? opts->verify_interval : VERIFY_SECONDS, on_verify, cl);
 	cl->watchdog_src = g_timeout_add(WATCHDOG_MS, on_watchdog, cl);
 	return cl;
 }

@@ -21,6 +21,8 @@ typedef struct cluster_options {
 	const char *node_ip;       /* this node's address for .members (may be NULL) */
 	/* seconds before a group left on an error is joined again (default 5) */
 	unsigned rejoin_delay;
+	/* seconds between checksum rounds on the lowest node (default 3600) */
+	unsigned verify_interval;
 	/* bound on corosync refusing a message (TRY_AGAIN), and on corosync
 	 * delivering nothing while changes wait, in ms (default 10000) */
 	unsigned send_bound_ms;

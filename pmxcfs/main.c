@@ -61,6 +61,7 @@ static gboolean opt_sync_full;
 static gboolean opt_no_invalidate;
 static gint opt_rejoin_delay;
 static gint opt_corosync_bound;
+static gint opt_verify_interval;
 
 static const GOptionEntry options[] = {
 	{"debug", 'd', 0, G_OPTION_ARG_NONE, &opt_debug, "Turn on debug messages", NULL},
@@ -94,6 +95,8 @@ static const GOptionEntry options[] = {
 	 "Milliseconds corosync may refuse a message, or deliver nothing while changes wait, "
 	 "before they fail with EBUSY (default 10000; tests)",
 	 "MS"},
+	{"verify-interval", 0, G_OPTION_FLAG_HIDDEN, G_OPTION_ARG_INT, &opt_verify_interval,
+	 "Seconds between the lowest node's checksum rounds (default 3600; tests)", "SECONDS"},
 	{"version", 'V', 0, G_OPTION_ARG_NONE, &opt_version, "Print the version and exit", NULL},
 	{0},
 };
@@ -395,6 +398,8 @@ int main(int argc, char **argv)
 			.node_ip = node_ip,
 			.rejoin_delay = opt_rejoin_delay > 0 ? (unsigned)opt_rejoin_delay : 0,
 			.send_bound_ms = opt_corosync_bound > 0 ? (unsigned)opt_corosync_bound : 0,
+			.verify_interval =
+				opt_verify_interval > 0 ? (unsigned)opt_verify_interval : 0,
 			.quorum_changed = on_quorum_changed,
 			.data = &fs,
 		};

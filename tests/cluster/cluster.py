@@ -349,8 +349,13 @@ class Node:
         for p in self.procs.values():
             if p.alive() and p.name != "corosync":
                 raise HarnessError("%s: wipe_data while %r is running" % (self.name, p))
-        shutil.rmtree(self.data_dir, ignore_errors=True)
-        os.makedirs(self.data_dir)
+        # the directory itself stays: it may be bound inside the node
+        for name in os.listdir(self.data_dir):
+            path = os.path.join(self.data_dir, name)
+            if os.path.isdir(path) and not os.path.islink(path):
+                shutil.rmtree(path)
+            else:
+                os.unlink(path)
 
     # --- logs ------------------------------------------------------------------
     def tail_logs(self, lines=30):

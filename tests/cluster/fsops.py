@@ -16,8 +16,12 @@ Operations (a list whose first item is the name):
   ["stat", path]               [size, mtime]
   ["mkdir", path] ["rmdir", path] ["unlink", path] ["rename", from, to]
   ["utime", path, mtime]       utime(path, (mtime, mtime))
+  ["truncate", path, size]     truncate(path, size)
   ["exists", path]             true/false
   ["listdir", path]            sorted names
+  ["tree", path]               {relative path: [mode, uid, gid, size, mtime]} of
+                               everything below path (stat, symlinks not
+                               followed; names starting with "." skipped)
 With --stop-on-error the batch ends at the first failure.  With
 --barrier DIR it creates DIR/ready.<pid> and waits (at most 60 s) for
 DIR/go before the first operation, so that several nodes start together.
@@ -29,6 +33,14 @@ import sys
 import time
 
 
+def write_all(fd, data):
+    """write() until all is written: a short write is followed by another
+    one, which reports the error (as a program's buffered write does)."""
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
+
+
 def run(mount, op):
     name, args = op[0], op[1:]
     p = os.path.join(mount, args[0]) if args else mount
@@ -36,7 +48,7 @@ def run(mount, op):
         flags = os.O_WRONLY | os.O_CREAT | (os.O_EXCL if name == "create" else os.O_TRUNC)
         fd = os.open(p, flags, 0o640)
         try:
-            os.write(fd, args[1].encode())
+            write_all(fd, args[1].encode())
         finally:
             os.close(fd)
         return len(args[1])
@@ -44,7 +56,7 @@ def run(mount, op):
         tmp = "%s.tmp.%d" % (p, os.getpid())
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o640)
         try:
-            os.write(fd, args[1].encode())
+            write_all(fd, args[1].encode())
         finally:
             os.close(fd)
         os.rename(tmp, p)
@@ -65,10 +77,22 @@ def run(mount, op):
         return os.rename(p, os.path.join(mount, args[1]))
     if name == "utime":
         return os.utime(p, (args[1], args[1]))
+    if name == "truncate":
+        return os.truncate(p, args[1])
     if name == "exists":
         return os.path.exists(p)
     if name == "listdir":
         return sorted(os.listdir(p))
+    if name == "tree":
+        out = {}
+        for top, dirs, files in os.walk(p):
+            dirs[:] = [d for d in dirs if not d.startswith(".")]
+            for x in dirs + [f for f in files if not f.startswith(".")]:
+                full = os.path.join(top, x)
+                st = os.lstat(full)
+                out[os.path.relpath(full, p)] = [st.st_mode, st.st_uid, st.st_gid, st.st_size,
+                                                 int(st.st_mtime)]
+        return out
     raise ValueError("unknown operation %r" % name)
 
 

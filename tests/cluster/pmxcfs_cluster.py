@@ -11,6 +11,7 @@ sanitizer reports in the daemons' logs.
 import json
 import os
 import re
+import shlex
 import subprocess
 import sys
 import time
@@ -24,8 +25,9 @@ from cluster import PMXCFS, Timeout, wait_for  # noqa: E402,F401
 TOP_BUILDDIR = os.environ.get("TOP_BUILDDIR", os.path.join(HERE, "..", ".."))
 CFSCTL = os.environ.get("CFSCTL", os.path.join(TOP_BUILDDIR, "tools", "cfsctl"))
 FSOPS = os.path.join(HERE, "fsops.py")
-# an original pmxcfs to run on some nodes (a mixed cluster), if set
-ORIGINAL = os.environ.get("PMXCFS_ORIGINAL")
+# an original pmxcfs to run on some nodes (a mixed cluster), if set; made
+# absolute, since commands in a node start in /
+ORIGINAL = os.environ.get("PMXCFS_ORIGINAL") and os.path.abspath(os.environ["PMXCFS_ORIGINAL"])
 
 
 # e.g. PMXCFS_WRAPPER="valgrind --error-exitcode=99 --leak-check=full"
@@ -35,6 +37,67 @@ WRAPPER = os.environ.get("PMXCFS_WRAPPER", "").split()
 def start(node, extra=(), binary=None):
     """Start pmxcfs on node (foreground, debug off), under PMXCFS_WRAPPER."""
     return node.start_daemon(WRAPPER + node.pmxcfs_argv(binary=binary, extra=list(extra)))
+
+
+def _original_root(node):
+    """Give node the fixed paths the original uses, once per node.
+
+    The original takes no path options: it mounts /etc/pve, keeps its
+    database in /var/lib/pve-cluster and creates both if missing.  /run is
+    already the node's own; /etc and /var/lib are the host's, so each gets
+    an overlay inside the node (its upper layer in the node's directory,
+    so nothing is created on the host), and the node's binds that the
+    overlay hides (/etc/hosts, /etc/corosync, /var/lib/corosync) are made
+    again on top.  /var/lib/pve-cluster is the node's data_dir, so the
+    database is where summary() reads it.  The node's mount_dir becomes a
+    bind of /etc/pve in the same peer group (the /etc overlay is made
+    shared): the FUSE mount the original makes on /etc/pve, and its
+    unmount, appear there too, so every helper reads the tree at
+    mount_dir whichever daemon runs."""
+    if getattr(node, "original_root", False):
+        return
+    q = shlex.quote
+    script = ["set -e"]
+    for target, binds in (("/etc", (("hosts", "/etc/hosts"),
+                                    ("etc-corosync", "/etc/corosync"))),
+                          ("/var/lib", (("var-lib-corosync", "/var/lib/corosync"),))):
+        layer = os.path.join(node.dir, "overlay" + target.replace("/", "-"))
+        for sub in ("upper", "work"):
+            os.makedirs(os.path.join(layer, sub), exist_ok=True)
+        script.append("mount -t overlay %s-overlay -o lowerdir=%s,upperdir=%s,workdir=%s %s" % (
+            node.cluster.prefix, target, q(os.path.join(layer, "upper")),
+            q(os.path.join(layer, "work")), target))
+        script += ["mount --bind %s %s" % (q(os.path.join(node.dir, src)), dst)
+                   for src, dst in binds]
+    script += ["mkdir -p /etc/pve /var/lib/pve-cluster /var/lib/rrdcached/db",
+               "mount --bind %s /var/lib/pve-cluster" % q(node.data_dir),
+               "mount --make-shared /etc",
+               "mount --bind /etc/pve %s" % q(node.mount_dir)]
+    node.run(["sh", "-c", "\n".join(script)], check=True)
+    node.original_root = True
+
+
+def start_original(node, debug=False, env=None):
+    """Start the original pmxcfs (PMXCFS_ORIGINAL) on node, in the
+    foreground (-f), with its fixed paths bound to the node's own (see
+    _original_root); node name and address come from the node's hostname
+    and /etc/hosts, as in a real cluster.  Like start(), a Proc named
+    "pmxcfs": stop_daemon, stop_all, serving and summary work the same.
+    env: variables added to the environment."""
+    if not ORIGINAL:
+        raise cluster.HarnessError("PMXCFS_ORIGINAL is not set")
+    _original_root(node)
+    return node.start_daemon([ORIGINAL, "-f"] + (["-d"] if debug else []),
+                             env=dict(os.environ, **env) if env else None)
+
+
+def original_skip_reason():
+    """Why the mixed tests cannot run here, or None."""
+    if not ORIGINAL:
+        return "PMXCFS_ORIGINAL not set"
+    if not os.access(ORIGINAL, os.X_OK):
+        return "PMXCFS_ORIGINAL (%s) is not executable" % ORIGINAL
+    return skip_reason()
 
 
 def stop_all(c):
@@ -105,6 +168,40 @@ def wait_serving(nodes, timeout=60, online=None):
     for n in nodes:
         wait_for(lambda: serving(n, online), timeout, "%s serving with %s online" % (n.name, online),
                  interval=0.2)
+
+
+def cfsctl(node, *args, timeout=30):
+    """cfsctl inside node (it reaches that node's daemon by IPC, ours or
+    the original): (exit status, stdout)."""
+    r = node.run([CFSCTL, "--mount", node.mount_dir] + list(args), timeout=timeout)
+    return r.returncode, r.stdout
+
+
+def kv_get(node, key, of):
+    """The value of key that node holds under the name of node of, or None."""
+    rc, out = cfsctl(node, "kv", "get", key, of)
+    return out.rstrip("\n") if rc == 0 else None
+
+
+def online(node):
+    """{name: (online, ip)} from the node's .members, or None."""
+    m = members(node)
+    if not m:
+        return None
+    return {k: (v.get("online"), v.get("ip")) for k, v in m.get("nodelist", {}).items()}
+
+
+def clusterlog(node):
+    """The entries of the node's .clusterlog, or None."""
+    r = op(node, "read", ".clusterlog")
+    if "ok" not in r:
+        return None
+    return json.loads(r["ok"])["data"]
+
+
+def log_has(node, msg):
+    d = clusterlog(node)
+    return d is not None and any(e["msg"] == msg for e in d)
 
 
 def summary(node):

@@ -45,37 +45,6 @@ def c3():
     return state["c3"]
 
 
-def cfsctl(node, *args):
-    """Run cfsctl inside the node (its IPC socket): (status, stdout)."""
-    r = node.run([pc.CFSCTL, "--mount", node.mount_dir] + list(args), timeout=30)
-    return r.returncode, r.stdout
-
-
-def kv_get(node, key, of):
-    rc, out = cfsctl(node, "kv", "get", key, of)
-    return out.rstrip("\n") if rc == 0 else None
-
-
-def online(node):
-    """{name: (online, ip)} from the node's .members, or None."""
-    m = pc.members(node)
-    if not m:
-        return None
-    return {k: (v.get("online"), v.get("ip")) for k, v in m.get("nodelist", {}).items()}
-
-
-def clusterlog(node):
-    r = pc.op(node, "read", ".clusterlog")
-    if "ok" not in r:
-        return None
-    return json.loads(r["ok"])["data"]
-
-
-def log_has(node, msg):
-    d = clusterlog(node)
-    return d is not None and any(e["msg"] == msg for e in d)
-
-
 @step()
 def three_nodes_online_with_addresses():
     c = state["c3"] = Cluster(3, wait=False)
@@ -84,7 +53,7 @@ def three_nodes_online_with_addresses():
         pc.start(n, EXTRA)
     want = {n.name: (1, n.addr) for n in c.nodes}
     for n in c.nodes:
-        wait_for(lambda: online(n) == want, BOUND, "%s shows %s" % (n.name, want),
+        wait_for(lambda: pc.online(n) == want, BOUND, "%s shows %s" % (n.name, want),
                  interval=0.2)
     return "every node online with its address on every node"
 
@@ -93,25 +62,25 @@ def three_nodes_online_with_addresses():
 def keys_reach_every_node():
     c = c3()
     a, b, d = c.nodes
-    assert cfsctl(a, "kv", "set", "kv/test", "from node1")[0] == 0
-    assert cfsctl(b, "kv", "set", "tasklist", "[]")[0] == 0
+    assert pc.cfsctl(a, "kv", "set", "kv/test", "from node1")[0] == 0
+    assert pc.cfsctl(b, "kv", "set", "tasklist", "[]")[0] == 0
     for n in c.nodes:
-        wait_for(lambda: kv_get(n, "kv/test", a.name) == "from node1", BOUND,
+        wait_for(lambda: pc.kv_get(n, "kv/test", a.name) == "from node1", BOUND,
                  "kv/test of node1 on " + n.name, interval=0.1)
-        wait_for(lambda: kv_get(n, "tasklist", b.name) == "[]", BOUND,
+        wait_for(lambda: pc.kv_get(n, "tasklist", b.name) == "[]", BOUND,
                  "tasklist of node2 on " + n.name, interval=0.1)
     # under the setter's name only
-    assert kv_get(d, "kv/test", d.name) is None
-    assert cfsctl(a, "kv", "set", "kv/test")[0] == 0          # delete
+    assert pc.kv_get(d, "kv/test", d.name) is None
+    assert pc.cfsctl(a, "kv", "set", "kv/test")[0] == 0          # delete
     for n in c.nodes:
-        wait_for(lambda: kv_get(n, "kv/test", a.name) is None, BOUND,
+        wait_for(lambda: pc.kv_get(n, "kv/test", a.name) is None, BOUND,
                  "kv/test deleted on " + n.name, interval=0.1)
     # RRD data of one node in everyone's dump
     line = "pve2-node/%s:%d:0.5:1" % (d.name, int(time.time()))
     key, value = line.split(":", 1)
-    assert cfsctl(d, "kv", "set", "rrd/" + key, value)[0] == 0
+    assert pc.cfsctl(d, "kv", "set", "rrd/" + key, value)[0] == 0
     for n in c.nodes:
-        wait_for(lambda: line in (cfsctl(n, "rrd")[1] or ""), BOUND, "rrd on " + n.name,
+        wait_for(lambda: line in (pc.cfsctl(n, "rrd")[1] or ""), BOUND, "rrd on " + n.name,
                  interval=0.1)
     return "kv, tasklist, delete and rrd on all three"
 
@@ -120,9 +89,9 @@ def keys_reach_every_node():
 def cluster_log_everywhere():
     c = c3()
     msg = "entry from %s at %d" % (c.nodes[1].name, time.time())
-    assert cfsctl(c.nodes[1], "log", "add", "-t", "test", msg)[0] == 0
+    assert pc.cfsctl(c.nodes[1], "log", "add", "-t", "test", msg)[0] == 0
     for n in c.nodes:
-        wait_for(lambda: log_has(n, msg), BOUND, "log entry on " + n.name, interval=0.1)
+        wait_for(lambda: pc.log_has(n, msg), BOUND, "log entry on " + n.name, interval=0.1)
     return "a log entry of node2 on all three"
 
 
@@ -133,19 +102,19 @@ def isolated_log_merges_on_rejoin():
     c.isolate(d)
     c.wait_inquorate([d], BOUND)
     want = {a.name: (1, a.addr), b.name: (1, b.addr), d.name: (0, d.addr)}
-    wait_for(lambda: online(a) == want, BOUND, "node3 offline on node1", interval=0.2)
+    wait_for(lambda: pc.online(a) == want, BOUND, "node3 offline on node1", interval=0.2)
     msg = "logged on %s while isolated" % d.name
-    assert cfsctl(d, "log", "add", msg)[0] == 0
-    assert log_has(d, msg)
-    assert not log_has(a, msg)
+    assert pc.cfsctl(d, "log", "add", msg)[0] == 0
+    assert pc.log_has(d, msg)
+    assert not pc.log_has(a, msg)
     c.heal()
     c.wait_quorate(c.nodes, BOUND)
     t = time.monotonic()
     for n in c.nodes:
-        wait_for(lambda: log_has(n, msg), BOUND, "merged entry on " + n.name, interval=0.1)
+        wait_for(lambda: pc.log_has(n, msg), BOUND, "merged entry on " + n.name, interval=0.1)
     took = time.monotonic() - t
     # every node ends with the same log
-    wait_for(lambda: len({json.dumps(clusterlog(n)) for n in c.nodes}) == 1, BOUND,
+    wait_for(lambda: len({json.dumps(pc.clusterlog(n)) for n in c.nodes}) == 1, BOUND,
              "equal cluster logs", interval=0.2)
     return "merged %.1fs after quorum came back; logs equal" % took
 
@@ -156,15 +125,15 @@ def online_is_the_daemon():
     a, b, d = c.nodes
     c.stop_daemon(d)
     want = {a.name: (1, a.addr), b.name: (1, b.addr), d.name: (0, d.addr)}
-    wait_for(lambda: online(a) == want, BOUND, "node3 offline while its corosync runs",
+    wait_for(lambda: pc.online(a) == want, BOUND, "node3 offline while its corosync runs",
              interval=0.2)
     assert c.node(d).quorum()["quorate"], "node3's corosync should still count"
-    assert cfsctl(a, "kv", "set", "kv/while-away", "set while node3 was down")[0] == 0
+    assert pc.cfsctl(a, "kv", "set", "kv/while-away", "set while node3 was down")[0] == 0
     pc.start(d, EXTRA)
     want = {n.name: (1, n.addr) for n in c.nodes}
     for n in c.nodes:
-        wait_for(lambda: online(n) == want, BOUND, "all online on " + n.name, interval=0.2)
-    wait_for(lambda: kv_get(d, "kv/while-away", a.name) == "set while node3 was down", BOUND,
+        wait_for(lambda: pc.online(n) == want, BOUND, "all online on " + n.name, interval=0.2)
+    wait_for(lambda: pc.kv_get(d, "kv/while-away", a.name) == "set while node3 was down", BOUND,
              "the key set while away on node3", interval=0.1)
     return "offline while stopped, online after; keys sent again"
 
