@@ -78,8 +78,10 @@ typedef void (*memdb_event_cb)(const memdb_event_t *ev, void *userdata);
 /* --- open / close ------------------------------------------------------- */
 
 /* Open (or create) the database at @dbpath, load and check the whole tree.
- * A damaged database is refused (-EUCLEAN or the sqlite errno) with a
- * message naming the bad row in *ret_err (g_free) and is not modified. */
+ * A damaged database is refused with -EUCLEAN (sqlite finds the file
+ * corrupt or not a database, or a row or the tree fails a check) and a
+ * message naming the bad row in *ret_err (g_free), and is not modified.
+ * Other errors (I/O, permissions, memory) are their negative errno. */
 int memdb_open(const char *dbpath, const memdb_options_t *opts, memdb_t **ret, char **ret_err);
 memdb_t *memdb_close(memdb_t *mdb); /* NULL-safe, returns NULL */
 

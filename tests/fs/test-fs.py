@@ -577,18 +577,27 @@ def bad_options(n):
     assert r.returncode == 0 and r.stdout.startswith("pmxcfs "), r
 
 
+def refused_start(n, extra=()):
+    n.start(extra=("-f",) + tuple(extra), wait=False)
+    rc = n.proc.wait(20)
+    n.proc = None
+    assert rc == 255, rc
+    assert not is_mounted(n.mnt)
+
+
 @test
 def damaged_database_refused(n):
     os.makedirs(n.data)
     db = os.path.join(n.data, "config.db")
     write_file(db, b"this is not a database" * 100)
-    n.start(wait=False)
-    assert n.proc.wait(20) == 255
-    n.proc = None
-    assert "memdb_open failed - unable to open database" in n.log()
-    assert "not a database" in n.log()
+    write_file(db + "-wal", b"a WAL that must stay as it is")
+    refused_start(n)
+    log = n.log()
+    assert "memdb_open failed - unable to open database" in log
+    assert "not a database" in log
     assert read_file(db) == b"this is not a database" * 100
-    assert not is_mounted(n.mnt)
+    # sqlite deletes a WAL when it closes the last connection: not here
+    assert read_file(db + "-wal") == b"a WAL that must stay as it is"
 
 
 WRITER = r"""
