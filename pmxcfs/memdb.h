@@ -60,6 +60,9 @@ typedef enum {
 	MEMDB_EV_REMOVE, /* a name went away from a directory */
 	MEMDB_EV_CHANGE, /* content or attributes of an inode changed */
 	MEMDB_EV_RELOAD, /* the whole tree was replaced (inode = 0) */
+	/* the whole tree is about to be replaced (inode = 0): the old one is
+	 * still what the reading functions see, for the last time */
+	MEMDB_EV_RELOADING,
 } memdb_event_kind_t;
 
 typedef struct memdb_event {
