@@ -42,7 +42,8 @@ time to converge after the heal.
 Environment: FAULTS_REPEATS (runs per scenario), FAULTS_ONLY (a comma
 list of scenario names to run), FAULTS_SEED (the writers' and the
 flapping's random seed; printed), FAULTS_INTERVAL_MS (pause between a
-writer's operations, default 25).  Needs root, corosync, unshare, nsenter,
+writer's operations, default 25), FAULTS_DEBUG (the daemons log at debug
+level).  Needs root, corosync, unshare, nsenter,
 nft; skipped otherwise.
 """
 
