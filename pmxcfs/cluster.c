@@ -297,6 +297,8 @@ static void on_cpg_deliver(cpg_handle_t h, const struct cpg_name *group, uint32_
 	dfsm_deliver(svc->dfsm, nodeid, pid, msg, len);
 }
 
+static void quorum_refresh(cluster_t *cl);
+
 static void on_cpg_confchg(cpg_handle_t h, const struct cpg_name *group,
 			   const struct cpg_address *members, size_t n,
 			   const struct cpg_address *left, size_t n_left,
@@ -312,6 +314,7 @@ static void on_cpg_confchg(cpg_handle_t h, const struct cpg_name *group,
 		m[i] = (dfsm_member_t){members[i].nodeid, members[i].pid};
 	svc->last_progress = g_get_monotonic_time();
 	g_message("%s: members: %zu (%zu joined, %zu left)", svc->group, n, n_joined, n_left);
+	quorum_refresh(svc->cl);
 	if (svc->members)
 		svc->members(svc, members, n);
 	dfsm_confchg(svc->dfsm, m, n, n_joined);
@@ -591,6 +594,16 @@ static void set_quorate(cluster_t *cl, bool q)
 	g_message(q ? "node has quorum" : "node lost quorum");
 	if (cl->opts.quorum_changed)
 		cl->opts.quorum_changed(cl->opts.data, q);
+}
+
+/* Ask corosync now: its quorum notice of a membership change may come after
+ * CPG's (two connections), and a change delivered in the new configuration
+ * must not be applied on the old answer. */
+static void quorum_refresh(cluster_t *cl)
+{
+	int q = 0;
+	if (cl->have_qh && quorum_getquorate(cl->qh, &q) == CS_OK)
+		set_quorate(cl, q != 0);
 }
 
 static void on_quorum(quorum_handle_t h, uint32_t quorate, uint64_t ring_seq, uint32_t n,

@@ -90,6 +90,15 @@ static int db_errno(int rc)
 	}
 }
 
+/* On the load path: a file sqlite finds damaged is -EUCLEAN, as a row that
+ * fails our checks; the daemon tells damage from other errors by it. */
+static int db_load_errno(int rc)
+{
+	if ((rc & 0xff) == SQLITE_CORRUPT || (rc & 0xff) == SQLITE_NOTADB)
+		return -EUCLEAN;
+	return db_errno(rc) ? db_errno(rc) : -EIO;
+}
+
 static void db_set_error(db_t *db, const char *what, int rc)
 {
 	g_free(db->errmsg);
@@ -127,6 +136,10 @@ int db_open(const char *path, db_t **ret, char **ret_err)
 	}
 	sqlite3_extended_result_codes(db->conn, 1);
 	sqlite3_busy_timeout(db->conn, DB_BUSY_TIMEOUT_MS);
+	/* Closing the last connection would checkpoint the WAL into the file
+	 * and delete it: a database that fails to load must keep both as they
+	 * are (db_prepare turns this back on). */
+	sqlite3_db_config(db->conn, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, NULL);
 
 	/* Until db_prepare(), nothing may be written. */
 	int r = db_exec(db, "PRAGMA query_only = 1;", ret_err);
@@ -152,7 +165,7 @@ static int db_has_table(db_t *db, char **ret_err)
 		*ret_err = g_strdup_printf("'%s' cannot be read: %s", db->path,
 					   sqlite3_errmsg(db->conn));
 		sqlite3_finalize(st);
-		return db_errno(rc) ? db_errno(rc) : -EIO;
+		return db_load_errno(rc);
 	}
 	int n = sqlite3_column_int(st, 0);
 	sqlite3_finalize(st);
@@ -286,7 +299,7 @@ int db_load(db_t *db, db_row_cb cb, void *userdata, char **ret_err)
 	}
 	if (r == 0 && rc != SQLITE_DONE) {
 		err = g_strdup_printf("reading table 'tree' failed: %s", sqlite3_errmsg(db->conn));
-		r = db_errno(rc) ? db_errno(rc) : -EIO;
+		r = db_load_errno(rc);
 	}
 	sqlite3_finalize(st);
 	if (r < 0) {
@@ -305,6 +318,7 @@ int db_prepare(db_t *db, db_sync_t sync, char **ret_err)
 	}
 	if ((r = db_exec(db, "PRAGMA query_only = 0;", ret_err)) < 0)
 		return r;
+	sqlite3_db_config(db->conn, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 0, NULL);
 
 	/* journal_mode answers with a row: check that it says "wal" */
 	sqlite3_stmt *st = NULL;

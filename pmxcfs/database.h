@@ -45,7 +45,10 @@ typedef enum {
 int db_open(const char *path, db_t **ret, char **ret_err);
 
 /* Read and check every row (types and ranges of the columns), calling @cb
- * for each.  Read-only.  Usable inside a transaction (sees its changes). */
+ * for each.  Read-only.  Usable inside a transaction (sees its changes).
+ * A damaged file (sqlite: corrupt, not a database) or row is -EUCLEAN; an
+ * error that says nothing about the content (I/O, permissions) is another
+ * negative errno. */
 int db_load(db_t *db, db_row_cb cb, void *userdata, char **ret_err);
 
 /* Make the opened database writable: mode 0600, WAL, synchronous mode, the

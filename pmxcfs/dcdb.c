@@ -141,11 +141,20 @@ static int on_deliver(void *ud, uint32_t nodeid, uint32_t pid, uint16_t subtype,
 		      subtype, len, nodeid, pid, g_strerror(-r));
 		return -1;
 	}
+	memdb_clear_db_error(db->mdb);
 	r = apply(db, nodeid, time, &m);
 	*msg_result = r;
 	if (memdb_db_error(db->mdb)) {
-		logf_(db, LOG_CRIT, "the database cannot be written: leaving the cluster");
-		dfsm_set_error(db->dfsm);
+		/* memdb changed nothing (memory follows the disk), but every
+		 * other member applied it: this node is behind.  Leave (the
+		 * restartable mode): it joins again and takes the leader's
+		 * tree, which fails again while the disk is full, and works
+		 * once there is space. */
+		memdb_clear_db_error(db->mdb);
+		logf_(db, LOG_CRIT,
+		      "the database cannot be written (%s): leaving the group to resync "
+		      "when it joins again",
+		      g_strerror(r < 0 ? -r : EIO));
 		return -1;
 	}
 	bool conf = r >= 0 && (((subtype == DCDB_MSG_WRITE || subtype == DCDB_MSG_CREATE) &&

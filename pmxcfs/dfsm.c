@@ -8,7 +8,10 @@
  * keeps every node's tree identical: NORMAL messages apply in CPG's agreed
  * order; queued ones apply sorted by their sender's counter (ties in arrival
  * order); after a join every member resends its own queued messages, byte
- * for byte, and drops the queue.
+ * for byte, and drops the queue.  One rule is ours: a message from a member
+ * that has not got the leader's tree yet waits for UPDATE_COMPLETE on every
+ * node, as it does on that member (the original applies it at once where it
+ * is synced, so the trees can differ at the same version).
  */
 #include "config.h"
 
@@ -479,7 +482,12 @@ void dfsm_deliver(dfsm_t *d, uint32_t nodeid, uint32_t pid, const uint8_t *msg, 
 	}
 
 	if (m.type == DFSM_MSG_NORMAL) {
-		if (d->mode == DFSM_MODE_SYNCED) {
+		/* a member that is still taking the leader's tree applies what
+		 * it sent meanwhile after the update (its own queue), so every
+		 * other member waits for UPDATE_COMPLETE too: applied at once
+		 * here, it would land elsewhere in the order than there, and
+		 * the trees would differ at the same version */
+		if (d->mode == DFSM_MODE_SYNCED && sender_synced(d, nodeid, pid)) {
 			deliver_normal(d, nodeid, pid, &m);
 			return;
 		}

@@ -455,6 +455,21 @@ static void invalidate_tree(fs_t *fs, const memdb_entry_t *e, bool attrs_only)
 	}
 }
 
+/* Every name below @e, for the kernel to forget. */
+static void invalidate_names(fs_t *fs, const memdb_entry_t *e)
+{
+	if (!e->children)
+		return;
+	GHashTableIter it;
+	gpointer v;
+	g_hash_table_iter_init(&it, e->children);
+	while (g_hash_table_iter_next(&it, NULL, &v)) {
+		const memdb_entry_t *c = v;
+		inval_push(fs, INVAL_ENTRY, to_fuse(e->inode), c->name);
+		invalidate_names(fs, c);
+	}
+}
+
 /* memdb tells us about every applied change */
 static void on_memdb_event(const memdb_event_t *ev, void *userdata)
 {
@@ -471,6 +486,13 @@ static void on_memdb_event(const memdb_event_t *ev, void *userdata)
 		 * size and mtime when it wrote, truncated or set times */
 		if (!fs->in_request || ev->inode != fs->local_ino)
 			inval_push(fs, INVAL_INODE, to_fuse(ev->inode), NULL);
+		break;
+	case MEMDB_EV_RELOADING:
+		/* the names of the old tree go: one that is not in the new
+		 * tree, or names another inode there, must not stay in the
+		 * kernel (a write to it would change whatever its inode is
+		 * now, under another name) */
+		invalidate_names(fs, memdb_root(fs->mdb));
 		break;
 	case MEMDB_EV_RELOAD:
 		/* a new tree: inode numbers may now name other entries */

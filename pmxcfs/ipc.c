@@ -323,7 +323,7 @@ static void watch_notify(watch_t *w, uint64_t version)
 static void on_memdb_event(const memdb_event_t *ev, void *userdata)
 {
 	ipc_t *ipc = userdata;
-	if (ipc->watches->len == 0)
+	if (ipc->watches->len == 0 || ev->kind == MEMDB_EV_RELOADING)
 		return;
 	/* take the fired watches out first, then notify, so that nothing a
 	 * send does can change the array while it is walked */

@@ -62,6 +62,7 @@ static gboolean opt_no_invalidate;
 static gint opt_rejoin_delay;
 static gint opt_corosync_bound;
 static gint opt_verify_interval;
+static gboolean opt_recover_damaged_db;
 
 static const GOptionEntry options[] = {
 	{"debug", 'd', 0, G_OPTION_ARG_NONE, &opt_debug, "Turn on debug messages", NULL},
@@ -87,6 +88,10 @@ static const GOptionEntry options[] = {
 	 "Age in seconds after which a lock under priv/lock expires (tests)", "SECONDS"},
 	{"sync-full", 0, 0, G_OPTION_ARG_NONE, &opt_sync_full,
 	 "fsync the database at every commit (sqlite synchronous=FULL)", NULL},
+	{"recover-damaged-db", 0, 0, G_OPTION_ARG_NONE, &opt_recover_damaged_db,
+	 "If config.db is damaged, move it aside (config.db.damaged-TIME) and start with a new "
+	 "one (a cluster node resyncs from the others)",
+	 NULL},
 	{"test-no-invalidate", 0, G_OPTION_FLAG_HIDDEN, G_OPTION_ARG_NONE, &opt_no_invalidate,
 	 "Never invalidate the kernel's caches (tests: the negative control)", NULL},
 	{"rejoin-delay", 0, G_OPTION_FLAG_HIDDEN, G_OPTION_ARG_INT, &opt_rejoin_delay,
@@ -249,6 +254,63 @@ static void tell_ready(void)
 	sd_notify(0, "READY=1\nSTATUS=serving");
 }
 
+/* A free name for the damaged database: @dbpath.damaged-<UTC time>[.N],
+ * with neither a -wal nor a -shm file of that name either. */
+static char *damaged_name(const char *dbpath)
+{
+	g_autoptr(GDateTime) now = g_date_time_new_now_utc();
+	g_autofree char *stamp = g_date_time_format(now, "%Y%m%dT%H%M%SZ");
+	for (unsigned i = 0; i < 100; i++) {
+		char *name = i ? g_strdup_printf("%s.damaged-%s.%u", dbpath, stamp, i)
+			       : g_strdup_printf("%s.damaged-%s", dbpath, stamp);
+		g_autofree char *wal = g_strconcat(name, "-wal", NULL);
+		g_autofree char *shm = g_strconcat(name, "-shm", NULL);
+		struct stat st;
+		if (lstat(name, &st) < 0 && lstat(wal, &st) < 0 && lstat(shm, &st) < 0)
+			return name;
+		g_free(name);
+	}
+	die("cannot find a free name to move the damaged database '%s' to", dbpath);
+}
+
+/* --recover-damaged-db: move @dbpath and its -wal and -shm files aside
+ * (renamed, never deleted: a later look or repair has every byte).  The
+ * WAL goes first, so that a new config.db never meets an old WAL. */
+static void move_damaged_db(const char *dbpath, const char *why)
+{
+	g_autofree char *aside = damaged_name(dbpath);
+	const char *suffixes[] = {"-wal", "-shm", ""};
+	GString *with = g_string_new(NULL); /* the -wal and -shm moved */
+	for (size_t i = 0; i < G_N_ELEMENTS(suffixes); i++) {
+		g_autofree char *from = g_strconcat(dbpath, suffixes[i], NULL);
+		g_autofree char *to = g_strconcat(aside, suffixes[i], NULL);
+		int r = renameat2(AT_FDCWD, from, AT_FDCWD, to, RENAME_NOREPLACE);
+		if (r < 0 && errno == EINVAL) /* a filesystem without it: the name is free */
+			r = rename(from, to);
+		if (r < 0) {
+			if (errno == ENOENT && suffixes[i][0])
+				continue;
+			die("cannot move the damaged database '%s' to '%s': %s%s%s%s", from, to,
+			    g_strerror(errno), with->len ? " (its " : "", with->str,
+			    with->len ? " files were moved already)" : "");
+		}
+		if (suffixes[i][0])
+			g_string_append_printf(with, "%s%s", with->len ? " and " : "", suffixes[i]);
+	}
+	g_autofree char *dir = g_path_get_dirname(dbpath);
+	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0 || fsync(fd) < 0)
+		g_warning("cannot sync the directory '%s': %s", dir, g_strerror(errno));
+	if (fd >= 0)
+		close(fd);
+	g_critical("database '%s' is damaged (%s); --recover-damaged-db: moved it to '%s'%s%s%s "
+		   "and starting with a new database (nothing was deleted; in a cluster the node "
+		   "takes the tree from the others)",
+		   dbpath, why, aside, with->len ? " (with its " : "", with->str,
+		   with->len ? " files)" : "");
+	g_string_free(with, TRUE);
+}
+
 /* import the host corosync.conf into a new database (core.md §1.3 step 10) */
 static void import_corosync_conf(memdb_t *mdb)
 {
@@ -356,8 +418,23 @@ int main(int argc, char **argv)
 	};
 	memdb_t *mdb = NULL;
 	g_autofree char *dberr = NULL;
-	if (memdb_open(dbpath, &mopts, &mdb, &dberr) < 0)
-		die("memdb_open failed - unable to open database '%s': %s", dbpath, dberr);
+	int r = memdb_open(dbpath, &mopts, &mdb, &dberr);
+	if (r == -EUCLEAN && opt_recover_damaged_db) {
+		move_damaged_db(dbpath, dberr);
+		g_clear_pointer(&dberr, g_free);
+		db_existed = false;
+		r = memdb_open(dbpath, &mopts, &mdb, &dberr);
+	}
+	if (r == -EUCLEAN)
+		die("memdb_open failed - unable to open database '%s': %s; the database is "
+		    "damaged and was left as it is: restore a backup (cfsctl restore), or start "
+		    "with --recover-damaged-db to move it aside and start with a new one (a "
+		    "cluster "
+		    "node then takes the tree from the others)",
+		    dbpath, dberr);
+	if (r < 0)
+		die("memdb_open failed - unable to open database '%s': %s%s", dbpath, dberr,
+		    opt_recover_damaged_db ? " (not damage of its content: left as it is)" : "");
 	if (!db_existed && !opt_local)
 		import_corosync_conf(mdb);
 

@@ -363,6 +363,7 @@ static int reload(memdb_t *m)
 		m->broken = true;
 		return r;
 	}
+	emit(m, MEMDB_EV_RELOADING, NULL, 0, NULL, "");
 	tree_free(m->tree);
 	m->tree = t;
 	g_hash_table_remove_all(m->unpersisted);
@@ -1021,6 +1022,7 @@ int memdb_replace_tree(memdb_t *m, const uint8_t *leader_index, size_t leader_le
 		tree_free(t);
 		goto fail;
 	}
+	emit(m, MEMDB_EV_RELOADING, NULL, 0, NULL, "");
 	tree_free(m->tree);
 	m->tree = t;
 	g_hash_table_remove_all(m->unpersisted);

@@ -60,6 +60,9 @@ typedef enum {
 	MEMDB_EV_REMOVE, /* a name went away from a directory */
 	MEMDB_EV_CHANGE, /* content or attributes of an inode changed */
 	MEMDB_EV_RELOAD, /* the whole tree was replaced (inode = 0) */
+	/* the whole tree is about to be replaced (inode = 0): the old one is
+	 * still what the reading functions see, for the last time */
+	MEMDB_EV_RELOADING,
 } memdb_event_kind_t;
 
 typedef struct memdb_event {
@@ -78,8 +81,10 @@ typedef void (*memdb_event_cb)(const memdb_event_t *ev, void *userdata);
 /* --- open / close ------------------------------------------------------- */
 
 /* Open (or create) the database at @dbpath, load and check the whole tree.
- * A damaged database is refused (-EUCLEAN or the sqlite errno) with a
- * message naming the bad row in *ret_err (g_free) and is not modified. */
+ * A damaged database is refused with -EUCLEAN (sqlite finds the file
+ * corrupt or not a database, or a row or the tree fails a check) and a
+ * message naming the bad row in *ret_err (g_free), and is not modified.
+ * Other errors (I/O, permissions, memory) are their negative errno. */
 int memdb_open(const char *dbpath, const memdb_options_t *opts, memdb_t **ret, char **ret_err);
 memdb_t *memdb_close(memdb_t *mdb); /* NULL-safe, returns NULL */
 

@@ -157,7 +157,10 @@ def minority_refuses_writes():
     c = c3()
     n1, n2, n3 = c.nodes
     pc.write_ok(n1, "before-partition", "x")
+    pc.write_ok(n1, "renamed-meanwhile", "r")
     pc.wait_converged(c.nodes, BOUND)
+    # node3's kernel knows the name (a lookup), and keeps it
+    assert pc.read(n3, "renamed-meanwhile") == "r"
     c.partition([[n1.name, n2.name], [n3.name]])
     wait_for(lambda: (pc.members(n3) or {}).get("cluster", {}).get("quorate") == 0, BOUND,
              "node3 inquorate", interval=0.2)
@@ -171,6 +174,7 @@ def minority_refuses_writes():
         wait_for(lambda: "ok" in pc.op(n1 if i % 2 else n2, "write", p, str(i)), BOUND,
                  "write %s in the majority" % p, interval=0.2)
         acked.append(p)
+    assert pc.op(n1, "rename", "renamed-meanwhile", "renamed-to") == {"ok": None}
     c.heal()
     t = time.monotonic()
     wait_for(lambda: pc.serving(n3, [n.name for n in c.nodes]), BOUND, "node3 back",
@@ -179,6 +183,13 @@ def minority_refuses_writes():
     for n in c.nodes:
         got = pc.ops(n, [["read", p] for p in acked] + [["exists", "minority"]])
         assert got == [{"ok": str(i)} for i in range(10)] + [{"ok": False}], (n.name, got)
+    # the name node3's kernel had cached is gone with the resync: a write
+    # to it must not land in the renamed file
+    got = pc.ops(n3, [["exists", "renamed-meanwhile"], ["read", "renamed-to"],
+                      ["write", "renamed-meanwhile", "stale"]])
+    assert got[:2] == [{"ok": False}, {"ok": "r"}], got
+    pc.wait_converged(c.nodes, BOUND)
+    assert pc.read(n1, "renamed-to") == "r", "a write to the old name changed the renamed file"
     return "converged %.1fs after healing" % (time.monotonic() - t)
 
 

@@ -13,6 +13,8 @@ import errno
 import grp
 import json
 import os
+import re
+import shutil
 import signal
 import stat
 import subprocess
@@ -573,8 +575,41 @@ def bad_options(n):
     assert r.returncode == 255 and "too many arguments" in r.stderr, r
     r = subprocess.run([PMXCFS, "--help"], capture_output=True, text=True)
     assert r.returncode == 0 and "--foreground" in r.stdout and "--local" in r.stdout, r
+    assert "--recover-damaged-db" in r.stdout, r
     r = subprocess.run([PMXCFS, "--version"], capture_output=True, text=True)
     assert r.returncode == 0 and r.stdout.startswith("pmxcfs "), r
+
+
+def damaged_files(n):
+    """The data dir's config.db* files: name -> content."""
+    return {f: read_file(os.path.join(n.data, f)) for f in sorted(os.listdir(n.data))
+            if f.startswith("config.db")}
+
+
+def database_with_wal(n):
+    """A real database of many pages and a WAL that holds the last changes
+    (the daemon was killed before a checkpoint); returns (config.db,
+    config.db-wal)."""
+    n.start()
+    os.mkdir(n.path("dir"))
+    for i in range(100):
+        write_file(n.path("dir/f%d.cfg" % i), b"%d\n" % i * 300)
+    assert n.stop() == 0      # checkpointed: the file holds all of it
+    n.start()
+    write_file(n.path("dir/last.cfg"), b"in the WAL only\n")
+    n.kill9()
+    subprocess.call(["umount", "-l", n.mnt])
+    db = os.path.join(n.data, "config.db")
+    assert os.path.getsize(db + "-wal") > 0, "no WAL after kill -9"
+    return db, db + "-wal"
+
+
+def refused_start(n, extra=()):
+    n.start(extra=("-f",) + tuple(extra), wait=False)
+    rc = n.proc.wait(20)
+    n.proc = None
+    assert rc == 255, rc
+    assert not is_mounted(n.mnt)
 
 
 @test
@@ -582,13 +617,83 @@ def damaged_database_refused(n):
     os.makedirs(n.data)
     db = os.path.join(n.data, "config.db")
     write_file(db, b"this is not a database" * 100)
-    n.start(wait=False)
-    assert n.proc.wait(20) == 255
-    n.proc = None
-    assert "memdb_open failed - unable to open database" in n.log()
-    assert "not a database" in n.log()
+    write_file(db + "-wal", b"a WAL that must stay as it is")
+    refused_start(n)
+    log = n.log()
+    assert "memdb_open failed - unable to open database" in log
+    assert "not a database" in log
+    assert "the database is damaged and was left as it is" in log, log
+    assert "start with --recover-damaged-db to move it aside" in log, log
     assert read_file(db) == b"this is not a database" * 100
-    assert not is_mounted(n.mnt)
+    # sqlite deletes a WAL when it closes the last connection: not here
+    assert read_file(db + "-wal") == b"a WAL that must stay as it is"
+
+
+@test
+def damaged_database_recovered_with_the_option(n):
+    db, wal = database_with_wal(n)
+    # overwrite the file: what the WAL does not hold is lost to sqlite
+    write_file(db, b"\xde\xad" * (os.path.getsize(db) // 2))
+    before = damaged_files(n)
+    refused_start(n)
+    assert "the database is damaged" in n.log()
+    after = damaged_files(n)
+    assert {k: v for k, v in after.items() if k != "config.db-shm"} == \
+        {k: v for k, v in before.items() if k != "config.db-shm"}, "the refusal changed a file"
+    # with the option: moved aside (every byte kept), a new database
+    offset = len(n.log())
+    n.start(extra=("-f", "--recover-damaged-db"))
+    log = n.log()[offset:]
+    assert "crit: database '%s' is damaged" % db in log, log
+    assert "--recover-damaged-db: moved it to '%s.damaged-" % db in log, log
+    assert "(with its -wal and -shm files) and starting with a new database" in log, log
+    aside = [f for f in os.listdir(n.data) if f.startswith("config.db.damaged-")]
+    name = [f for f in aside if re.fullmatch(r"config\.db\.damaged-\d{8}T\d{6}Z", f)]
+    assert len(name) == 1, aside
+    name = name[0]
+    assert sorted(aside) == sorted(name + k[len("config.db"):] for k in after), (aside, after)
+    assert read_file(os.path.join(n.data, name)) == before["config.db"]
+    assert read_file(os.path.join(n.data, name + "-wal")) == before["config.db-wal"]
+    # a new, empty tree that works and lasts
+    assert not os.path.exists(n.path("dir"))
+    assert os.path.isdir(n.path("nodes/testnode1"))
+    write_file(n.path("new.cfg"), b"after the recovery\n")
+    assert n.stop() == 0
+    n.start()
+    assert read_file(n.path("new.cfg")) == b"after the recovery\n"
+
+
+@test
+def damaged_rows_recovered_and_other_errors_left_alone(n):
+    n.start()
+    write_file(n.path("a.cfg"), b"a\n")
+    assert n.stop() == 0
+    db = os.path.join(n.data, "config.db")
+    # a valid sqlite file whose tree fails the checks (no version row)
+    r = subprocess.run(["sqlite3", db, "DELETE FROM tree WHERE inode = 0;"],
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    good = read_file(db)
+    refused_start(n)
+    assert "'__version__' row (inode 0) is missing" in n.log()
+    assert read_file(db) == good
+    n.start(extra=("-f", "--recover-damaged-db"))
+    assert not os.path.exists(n.path("a.cfg"))
+    aside = [f for f in os.listdir(n.data)
+             if re.fullmatch(r"config\.db\.damaged-\d{8}T\d{6}Z", f)]
+    assert [read_file(os.path.join(n.data, f)) for f in aside] == [good], aside
+    assert n.stop() == 0
+    # an error that is not damage (here: config.db is a directory) is
+    # never moved aside, option or not
+    shutil.rmtree(n.data)
+    os.makedirs(os.path.join(n.data, "config.db"))
+    offset = len(n.log())
+    refused_start(n, ["--recover-damaged-db"])
+    log = n.log()[offset:]
+    assert "memdb_open failed - unable to open database" in log, log
+    assert "not damage of its content: left as it is" in log, log
+    assert os.path.isdir(os.path.join(n.data, "config.db"))
+    assert not [f for f in os.listdir(n.data) if "damaged" in f]
 
 
 WRITER = r"""

@@ -105,25 +105,31 @@ void simbus_all(simbus_t *b, bool on)
 	simbus_membership(b, in);
 }
 
+bool simbus_step(simbus_t *b)
+{
+	event_t *e = g_queue_pop_head(&b->events);
+	if (!e)
+		return false;
+	for (size_t i = 0; i < b->n; i++) {
+		if (!e->to[i] || !b->d[i])
+			continue;
+		if (e->confchg) {
+			dfsm_confchg(b->d[i], e->members, e->n_members, e->n_joined);
+		} else {
+			gsize len;
+			const uint8_t *m = g_bytes_get_data(e->msg, &len);
+			dfsm_deliver(b->d[i], e->nodeid, e->pid, m, len);
+		}
+	}
+	event_free(e);
+	return true;
+}
+
 void simbus_run(simbus_t *b)
 {
-	event_t *e;
 	unsigned guard = 0;
-	while ((e = g_queue_pop_head(&b->events))) {
+	while (simbus_step(b))
 		g_assert_cmpuint(++guard, <, 1000000);
-		for (size_t i = 0; i < b->n; i++) {
-			if (!e->to[i] || !b->d[i])
-				continue;
-			if (e->confchg) {
-				dfsm_confchg(b->d[i], e->members, e->n_members, e->n_joined);
-			} else {
-				gsize len;
-				const uint8_t *m = g_bytes_get_data(e->msg, &len);
-				dfsm_deliver(b->d[i], e->nodeid, e->pid, m, len);
-			}
-		}
-		event_free(e);
-	}
 }
 
 unsigned simbus_sent(const simbus_t *b)

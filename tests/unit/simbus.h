@@ -33,4 +33,6 @@ void simbus_membership(simbus_t *b, const bool *in);
 void simbus_all(simbus_t *b, bool on);
 /* deliver until nothing is left */
 void simbus_run(simbus_t *b);
+/* deliver the next event to every node it goes to; false if none is left */
+bool simbus_step(simbus_t *b);
 unsigned simbus_sent(const simbus_t *b);

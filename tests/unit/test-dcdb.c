@@ -372,22 +372,53 @@ static void test_leader_is_newest(void)
 	cluster_free(c);
 }
 
-static void test_db_error_stops_the_node(void)
+static void test_db_error_leaves_and_resyncs(void)
 {
 	cluster_t *c = cluster_new(2);
 	simbus_all(c->sb, true);
 	simbus_run(c->sb);
-	/* node 2's next database write fails: it stops for good (ERROR),
-	 * node 1 goes on */
+	/* node 2's next database write fails (a full disk): it changes
+	 * nothing, in memory or on disk, and leaves the group (the restartable
+	 * mode); node 1 goes on */
 	db_test_fail_after(memdb_database(c->n[1].mdb), 0, 1);
 	uint64_t k = op(c, 0, DCDB_MSG_CREATE, "x", NULL, NULL);
 	g_test_expect_message("memdb", G_LOG_LEVEL_WARNING, "*database write failed*");
 	simbus_run(c->sb);
 	g_test_assert_expected_messages();
 	g_assert_cmpint(result(c, 0, k), ==, 0);
-	g_assert_cmpint(dfsm_mode(dcdb_dfsm(c->n[1].db)), ==, DFSM_MODE_ERROR);
-	g_assert_cmpint(dfsm_restart(dcdb_dfsm(c->n[1].db)), ==, -EPERM);
+	g_assert_cmpint(dfsm_mode(dcdb_dfsm(c->n[1].db)), ==, DFSM_MODE_LEAVE);
+	g_assert_null(memdb_lookup(c->n[1].mdb, "x"));
+	g_assert_false(memdb_db_error(c->n[1].mdb));
 	g_assert_cmpint(dfsm_mode(dcdb_dfsm(c->n[0].db)), ==, DFSM_MODE_SYNCED);
+	bool one[SIMBUS_MAX_NODES] = {true, false};
+	simbus_membership(c->sb, one);
+	simbus_run(c->sb);
+	op(c, 0, DCDB_MSG_CREATE, "y", NULL, NULL);
+	simbus_run(c->sb);
+
+	/* it joins again while the disk is still full: taking the leader's
+	 * tree fails, it leaves again, its tree as it was */
+	g_autofree char *before = index_hex(c->n[1].mdb);
+	db_test_fail_after(memdb_database(c->n[1].mdb), 0, 1000);
+	g_assert_cmpint(dfsm_restart(dcdb_dfsm(c->n[1].db)), ==, 0);
+	simbus_all(c->sb, true);
+	simbus_run(c->sb);
+	g_assert_cmpint(dfsm_mode(dcdb_dfsm(c->n[1].db)), ==, DFSM_MODE_LEAVE);
+	g_autofree char *after = index_hex(c->n[1].mdb);
+	g_assert_cmpstr(after, ==, before);
+	g_assert_cmpint(dfsm_mode(dcdb_dfsm(c->n[0].db)), ==, DFSM_MODE_SYNCED);
+
+	/* space again: the next join converges, without a restart */
+	db_test_fail_after(memdb_database(c->n[1].mdb), 0, 0);
+	simbus_membership(c->sb, one);
+	simbus_run(c->sb);
+	g_assert_cmpint(dfsm_restart(dcdb_dfsm(c->n[1].db)), ==, 0);
+	simbus_all(c->sb, true);
+	simbus_run(c->sb);
+	g_assert_nonnull(memdb_lookup(c->n[1].mdb, "x"));
+	g_assert_nonnull(memdb_lookup(c->n[1].mdb, "y"));
+	bool both[SIMBUS_MAX_NODES] = {true, true};
+	assert_converged(c, both);
 	cluster_free(c);
 }
 
@@ -451,6 +482,6 @@ int main(int argc, char **argv)
 	g_test_add_func("/dcdb/locks", test_locks);
 	g_test_add_func("/dcdb/verify-and-bad-messages", test_verify_and_bad_messages);
 	g_test_add_func("/dcdb/leader-is-newest", test_leader_is_newest);
-	g_test_add_func("/dcdb/db-error-stops-the-node", test_db_error_stops_the_node);
+	g_test_add_func("/dcdb/db-error-leaves-and-resyncs", test_db_error_leaves_and_resyncs);
 	return g_test_run();
 }

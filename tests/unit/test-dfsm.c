@@ -639,6 +639,59 @@ static void test_order_update_mode(void)
 	bus_free(b);
 }
 
+static void test_order_unsynced_sender(void)
+{
+	bus_t *b = bus_new(2);
+	node_t *x = two_member_sync(b);
+	/* we have the newer data: synced at once; node 2 is behind and takes
+	 * our tree.  What node 2 sends before it has our tree must not apply
+	 * here at once: node 2 itself applies it only after the update
+	 * (test_order_update_mode), after what the synced members sent
+	 * meanwhile, and the order must be the same everywhere */
+	feed_state(x, 1, 1000, DFSM_MSG_STATE, E, "5\n");
+	feed_state(x, 2, 1001, DFSM_MSG_STATE, E, "0\n");
+	g_assert_cmpint(dfsm_mode(x->d), ==, DFSM_MODE_SYNCED);
+	feed_normal(x, 2, 1001, 1, "k=from-the-unsynced");
+	feed_normal(x, 1, 1000, 1, "k=from-a-synced");
+	g_assert_cmpstr(x->order->str, ==, "k=from-a-synced;");
+	feed_state(x, 1, 1000, DFSM_MSG_UPDATE_COMPLETE, E, NULL);
+	g_assert_cmpstr(x->order->str, ==, "k=from-a-synced;k=from-the-unsynced;");
+	g_assert_cmpstr(g_tree_lookup(x->table, "k"), ==, "from-the-unsynced");
+	g_assert_cmpuint(dfsm_queued(x->d), ==, 0);
+	bus_free(b);
+}
+
+static void test_rejoiner_writes_during_its_update(void)
+{
+	/* the same on the bus: node 3 comes back behind and writes while it
+	 * takes the tree, the others write too; every node ends equal */
+	bus_t *b = bus_new(3);
+	bus_all(b, true);
+	bus_run(b);
+	bool two[MAX_NODES] = {true, true, false};
+	bus_membership(b, two);
+	bus_run(b);
+	put(b->nodes[0], "k=0");
+	bus_run(b);
+	g_assert_cmpint(dfsm_restart(b->nodes[2]->d), ==, 0);
+	bus_all(b, true);
+	/* step the bus by hand: the join, then SYNC_START (every member sends
+	 * its state); writes from both sides go out now, behind the states
+	 * and before the leader's update */
+	g_assert_true(simbus_step(b->sb));
+	g_assert_true(simbus_step(b->sb));
+	for (size_t i = 0; i < 3; i++)
+		g_assert_cmpint(dfsm_mode(b->nodes[i]->d), ==, DFSM_MODE_START_SYNC);
+	put(b->nodes[2], "k=from-the-rejoiner");
+	put(b->nodes[1], "k=from-a-synced");
+	bus_run(b);
+	assert_converged(b, NULL);
+	g_assert_cmpstr(b->nodes[0]->order->str + strlen(b->nodes[0]->order->str) -
+				strlen("k=from-a-synced;k=from-the-rejoiner;"),
+			==, "k=from-a-synced;k=from-the-rejoiner;");
+	bus_free(b);
+}
+
 static void test_resend_after_join(void)
 {
 	bus_t *b = bus_new(3);
@@ -695,6 +748,9 @@ int main(int argc, char **argv)
 	g_test_add_func("/dfsm/results-aborted", test_results_aborted);
 	g_test_add_func("/dfsm/order/queued-by-count", test_order_queued_by_count);
 	g_test_add_func("/dfsm/order/update-mode", test_order_update_mode);
+	g_test_add_func("/dfsm/order/unsynced-sender", test_order_unsynced_sender);
+	g_test_add_func("/dfsm/order/rejoiner-writes-during-its-update",
+			test_rejoiner_writes_during_its_update);
 	g_test_add_func("/dfsm/order/resend-after-join", test_resend_after_join);
 	g_test_add_func("/dfsm/order/lost-result", test_lost_result);
 	return g_test_run();

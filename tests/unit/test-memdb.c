@@ -626,7 +626,7 @@ typedef struct {
 static void ev_cb(const memdb_event_t *ev, void *userdata)
 {
 	evlog_t *l = userdata;
-	static const char *kinds[] = {"add", "remove", "change", "reload"};
+	static const char *kinds[] = {"add", "remove", "change", "reload", "reloading"};
 	g_string_append_printf(l->log, "%s:%s:%" G_GUINT64_FORMAT ";", kinds[ev->kind], ev->path,
 			       ev->inode);
 }
@@ -894,7 +894,7 @@ static void test_replace_tree(fx_t *f, gconstpointer d)
 	evlog_t l = {g_string_new(NULL)};
 	g_assert_cmpint(memdb_add_event_cb(f->m, ev_cb, &l), ==, 0);
 	AOK(memdb_replace_tree(f->m, lidx, llen, (db_row_t *)rows->data, rows->len, &err));
-	g_assert_cmpstr(l.log->str, ==, "reload::0;");
+	g_assert_cmpstr(l.log->str, ==, "reloading::0;reload::0;");
 	g_string_free(l.log, TRUE);
 	memdb_remove_event_cb(f->m, ev_cb, &l);
 	now_idx = memdb_encode_index(f->m, &len);
