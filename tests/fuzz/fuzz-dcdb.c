@@ -15,21 +15,25 @@
  * engines send as them.
  *
  * The script is a sequence of operations, each an opcode byte (taken
- * modulo 16) and at least one argument byte; n is a real node (byte & 1),
+ * modulo 18) and at least one argument byte; n is a real node (byte & 1),
  * f a fake (byte & 3), fn both in one byte (f = fn & 3, n = fn >> 2 & 1);
  * integers are little-endian; a missing byte reads as 0.
  *
  *    0 JOIN n          restart n's engine and join (a confchg to all)
- *    1 LEAVE n         n leaves the group (a confchg; n sees itself go)
+ *    1 LEAVE n v       n leaves the group (a confchg; n sees itself go);
+ *                      v&1: first dfsm_leave(), as when corosync refuses
+ *                      what n sends for too long
  *    2 FAKES m         the fake members become the bits 0-3 of m
  *    3 STEP k          deliver k+1 events of the bus (k = 255: all)
  *    4 RAW f len16 b   f sends the bytes b as they are
  *    5 STATE f t fl time32 [epoch 16 bytes if fl&1] [version32 if fl&2]
  *        len16 b       a state header of type t (0-255) and the payload b;
- *                      the epoch is the current one (the last SYNC_START's),
+ *                      the epoch is the current one (of the last state
+ *                      message a real node sent, or of the last SYNC_START),
  *                      or for a SYNC_START a new one of f
  *    6 NORMAL f sub count16 time32 len16 b   a NORMAL header and payload b
- *    7 DCDB f count16 time32 MSG             a NORMAL dcdb change (encoded)
+ *    7 DCDB f count16 time32 MSG             a NORMAL dcdb change (encoded;
+ *                      what the encoder refuses is laid out by hand)
  *    8 LOCAL n MSG     dcdb_send() on n (a change made on that node)
  *    9 UNLOCK n STR fl dcdb_send_unlock_request() with the record checksum
  *                      of the path on n (fl&1: one byte wrong)
@@ -43,13 +47,15 @@
  *                      (unless fl&2)
  *   15 VERIFY fn fl    VERIFY with the last request's id + fl/2 and n's
  *                      checksum (fl&1: one byte wrong)
+ *   16 SENDFAIL n k    the next k%4+1 sends of n fail (-ECOMM)
+ *   17 DBFAIL n s k    after s%8 more database writes of n, k%4+1 fail (-EIO)
  *
  *   MSG = sub fl off32 STR(path) STR(to) len16 data: a change of subtype
  *   sub%8+1 with only the fields its subtype carries (fl&0x80: all of
  *   them, which the encoder refuses), fl&1 truncate, off the offset or
  *   mtime; UNLOCK and UNLOCK_REQUEST carry the record checksum of the
  *   path on node (fl>>1)&1 (fl&4: one byte wrong).
- *   STR = len8 bytes (up to a NUL); len8 >= 0xf0 names one of the paths
+ *   STR = len8 bytes (up to a NUL); len8 >= 0xe0 names one of the paths
  *   in `known_paths` instead.
  *
  * After the script the bus is run dry.  Beyond "no crash, no sanitizer
@@ -111,7 +117,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 static const dfsm_member_t real_id[N_REAL] = {{2, 102}, {3, 103}};
 static const dfsm_member_t fake_id[N_FAKE] = {{1, 101}, {4, 104}, {1, 201}, {2, 202}};
 
-static const char *const known_paths[16] = {
+static const char *const known_paths[32] = {
 	"corosync.conf",
 	"priv",
 	"priv/lock",
@@ -128,6 +134,22 @@ static const char *const known_paths[16] = {
 	"/a/../b",
 	"",
 	"priv/lock/b",
+	"nodes/n2",
+	"nodes/n2/qemu-server",
+	"nodes/n2/qemu-server/100.conf",
+	"nodes/n2/lxc",
+	"nodes/n2/lxc/101.conf",
+	"nodes/n1/qemu-server/101.conf",
+	"priv/lock/a/x",
+	"priv/authkey.key",
+	"user.cfg",
+	"b",
+	"a/b/c",
+	"/",
+	"//a//b/",
+	"./a",
+	"a/.",
+	"nodes/n1/openvz/102.conf",
 };
 
 typedef struct real {
@@ -137,6 +159,7 @@ typedef struct real {
 	dcdb_t *db;
 	bool joined; /* in the bus's membership */
 	bool quorate;
+	unsigned fail_sends; /* so many next sends fail */
 	unsigned gen;        /* joins so far: events of an older membership skip it */
 	GHashTable *pending; /* counts of dcdb_send() still without a result */
 } real_t;
@@ -162,7 +185,7 @@ static struct {
 	size_t n_members;
 	GQueue events;
 	size_t delivered;
-	dfsm_epoch_t epoch; /* of the last SYNC_START sent */
+	dfsm_epoch_t epoch; /* the current one: see op STATE */
 	uint32_t fake_epochs;
 	uint64_t csum_id; /* of the last VERIFY_REQUEST sent (by anyone) */
 	bool tainted;     /* convergence is not promised (see the header) */
@@ -217,8 +240,8 @@ static const uint8_t *take(reader_t *r, size_t want, size_t *got)
 static char *str(reader_t *r)
 {
 	uint8_t len = u8(r);
-	if (len >= 0xf0)
-		return g_strdup(known_paths[len - 0xf0]);
+	if (len >= 0xe0)
+		return g_strdup(known_paths[len - 0xe0]);
 	size_t n;
 	const uint8_t *p = take(r, len, &n);
 	return g_strndup((const char *)p, n);
@@ -302,7 +325,6 @@ static void check_sent(const real_t *x, const uint8_t *b, size_t n)
 	case DFSM_MSG_SYNC_START:
 		CHECK(m.payload_len == 0);
 		CHECK(m.epoch.nodeid == x->id->nodeid && m.epoch.pid == x->id->pid);
-		S.epoch = m.epoch;
 		break;
 	case DFSM_MSG_STATE:
 		CHECK(dcdb_state_decode(m.payload, m.payload_len, &v) == 0);
@@ -323,6 +345,8 @@ static void check_sent(const real_t *x, const uint8_t *b, size_t n)
 	default:
 		CHECK(!"a message of an unknown type");
 	}
+	if (m.type != DFSM_MSG_NORMAL)
+		S.epoch = m.epoch;
 }
 
 static int h_send(void *ud, const struct iovec *iov, unsigned n)
@@ -330,6 +354,10 @@ static int h_send(void *ud, const struct iovec *iov, unsigned n)
 	real_t *x = ud;
 	if (!x->joined)
 		return -ENOTCONN; /* as the glue: not joined */
+	if (x->fail_sends) {
+		x->fail_sends--;
+		return -ECOMM; /* as the glue when corosync refuses */
+	}
 	GByteArray *a = g_byte_array_new();
 	for (unsigned i = 0; i < n; i++)
 		g_byte_array_append(a, iov[i].iov_base, (guint)iov[i].iov_len);
@@ -565,6 +593,33 @@ static void change_read(reader_t *r, change_t *c)
 		c->m.csum = c->csum;
 }
 
+static void put_u32(GByteArray *a, uint32_t v)
+{
+	uint8_t b[4] = {(uint8_t)v, (uint8_t)(v >> 8), (uint8_t)(v >> 16), (uint8_t)(v >> 24)};
+	g_byte_array_append(a, b, 4);
+}
+
+/* the payload layout of @m (cluster.md §2.2) without the encoder's rules */
+static void lay_out(GByteArray *a, const dcdb_msg_t *m)
+{
+	if (m->csum) {
+		g_byte_array_append(a, m->csum, MEMDB_CSUM_LEN);
+		g_byte_array_append(a, (const guint8 *)m->path, (guint)strlen(m->path) + 1);
+		return;
+	}
+	size_t pl = strlen(m->path) + 1, tl = m->to ? strlen(m->to) + 1 : 0;
+	put_u32(a, m->size);
+	put_u32(a, m->offset);
+	put_u32(a, (uint32_t)pl);
+	put_u32(a, (uint32_t)tl);
+	put_u32(a, m->flags);
+	g_byte_array_append(a, (const guint8 *)m->path, (guint)pl);
+	if (m->to)
+		g_byte_array_append(a, (const guint8 *)m->to, (guint)tl);
+	if (m->size)
+		g_byte_array_append(a, m->data, m->size);
+}
+
 static void change_clear(change_t *c)
 {
 	g_free(c->path);
@@ -663,7 +718,7 @@ static void op_state(const dfsm_member_t *f, reader_t *r)
 
 static void run_op(reader_t *r)
 {
-	uint8_t op = u8(r) % 16;
+	uint8_t op = u8(r) % 18;
 	uint8_t a = u8(r);
 	real_t *x = &S.r[a & 1];
 	const dfsm_member_t *f = &fake_id[a & 3];
@@ -675,6 +730,8 @@ static void run_op(reader_t *r)
 		real_join(x);
 		break;
 	case 1:
+		if ((u8(r) & 1) && x->db)
+			dfsm_leave(dcdb_dfsm(x->db));
 		real_leave(x);
 		break;
 	case 2:
@@ -707,8 +764,9 @@ static void run_op(reader_t *r)
 		uint32_t time = u32(r);
 		change_read(r, &c);
 		g_autoptr(GByteArray) m = g_byte_array_new();
-		if (dcdb_msg_encode(m, &c.m) == 0)
-			fake_normal(f, c.m.subtype, count, time, m->data, m->len);
+		if (dcdb_msg_encode(m, &c.m) < 0)
+			lay_out(m, &c.m);
+		fake_normal(f, c.m.subtype, count, time, m->data, m->len);
 		break;
 	}
 	case 8:
@@ -755,6 +813,16 @@ static void run_op(reader_t *r)
 	case 15:
 		op_verify(f, &S.r[(a >> 2) & 1], u8(r));
 		break;
+	case 16:
+		x->fail_sends = u8(r) % 4 + 1;
+		break;
+	case 17: {
+		uint8_t skip = u8(r);
+		uint8_t k = u8(r);
+		if (x->mdb)
+			db_test_fail_after(memdb_database(x->mdb), skip % 8, k % 4 + 1);
+		break;
+	}
 	}
 	change_clear(&c);
 	leave_errors();
@@ -778,6 +846,7 @@ static void finish(void)
 		real_t *x = &S.r[i];
 		if (x->db) {
 			size_t len, len2;
+			db_test_fail_after(memdb_database(x->mdb), 0, 0);
 			g_autofree uint8_t *idx = memdb_encode_index(x->mdb, &len);
 			x->db = dcdb_free(x->db);
 			CHECK(g_hash_table_size(x->pending) == 0); /* every result given */
@@ -806,6 +875,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		real_t *x = &S.r[i];
 		x->joined = false;
 		x->quorate = true;
+		x->fail_sends = 0;
 		x->gen = 0;
 		x->pending = g_hash_table_new_full(g_int64_hash, g_int64_equal, g_free, NULL);
 	}

@@ -23,6 +23,10 @@ KNOWN_PATHS = [
     "corosync.conf", "priv", "priv/lock", "priv/lock/a", "nodes", "nodes/n1",
     "nodes/n1/qemu-server", "nodes/n1/qemu-server/100.conf", "nodes/n1/lxc",
     "nodes/n1/lxc/100.conf", "storage.cfg", "a", "a/b", "/a/../b", "", "priv/lock/b",
+    "nodes/n2", "nodes/n2/qemu-server", "nodes/n2/qemu-server/100.conf", "nodes/n2/lxc",
+    "nodes/n2/lxc/101.conf", "nodes/n1/qemu-server/101.conf", "priv/lock/a/x",
+    "priv/authkey.key", "user.cfg", "b", "a/b/c", "/", "//a//b/", "./a", "a/.",
+    "nodes/n1/openvz/102.conf",
 ]
 A, B = 0, 1                      # (2, 102), (3, 103)
 F1, F4, F1B, F2B = 0, 1, 2, 3    # (1, 101), (4, 104), (1, 201), (2, 202)
@@ -42,9 +46,9 @@ def u32(v):
 
 def string(s):
     if s in KNOWN_PATHS:
-        return bytes([0xF0 + KNOWN_PATHS.index(s)])
+        return bytes([0xE0 + KNOWN_PATHS.index(s)])
     b = s.encode()
-    assert len(b) < 0xF0
+    assert len(b) < 0xE0
     return bytes([len(b)]) + b
 
 
@@ -66,8 +70,8 @@ class Script:
     def join(self, n):
         return self.op(0, n)
 
-    def leave(self, n):
-        return self.op(1, n)
+    def leave(self, n, refused=False):
+        return self.op(1, n, bytes([1 if refused else 0]))
 
     def fakes(self, mask):
         return self.op(2, mask)
@@ -116,6 +120,12 @@ class Script:
 
     def verify(self, f, n, fl=0):
         return self.op(15, f | n << 2, bytes([fl]))
+
+    def sendfail(self, n, k=0):
+        return self.op(16, n, bytes([k]))
+
+    def dbfail(self, n, skip=0, k=0):
+        return self.op(17, n, bytes([skip, k]))
 
 
 def populate(s, n):
@@ -247,6 +257,33 @@ def seeds():
         bad()
         s.step()
     out["seed-fake-garbage"] = s
+
+    # corosync refuses what A sends: its change is never applied (the
+    # result says so), it leaves and joins again; a database write fails
+    # on B: B stops for good
+    s = Script().join(A).join(B).step()
+    populate(s, A)
+    s.sendfail(A).local(A, change(CREATE, "b")).step()
+    s.leave(A, refused=True).step().join(A).step()
+    s.dbfail(B).local(A, change(CREATE, "user.cfg")).step()
+    s.join(B).step()
+    out["seed-failures"] = s
+
+    # A leads but cannot send all its entries: B's commit fails
+    s = Script().join(A).step()
+    populate(s, A)
+    s.join(B).step(0).step(0)                                  # confchg, SYNC_START
+    s.step(0).sendfail(A, 1).step()                            # A's state, then B's: 2 updates lost
+    out["seed-lost-updates"] = s
+
+    # what a fake sends that no node can apply: refused alike everywhere
+    s = Script().join(A).join(B).fakes(2).step()
+    s.copy(F4, A).step()
+    s.dcdb(F4, 1, 0, change(RENAME, "/a/../b", to="c"))
+    s.dcdb(F4, 2, 0, change(CREATE, "a", fl=0x80, to="x", data="d"))
+    s.dcdb(F4, 3, 0, change(UNLOCK, "priv/lock/../a"))
+    s.step()
+    out["seed-fake-refused"] = s
 
     # a join while changes wait in the queue: they are sent again
     s = Script().join(A).join(B).step()
