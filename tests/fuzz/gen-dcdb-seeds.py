@@ -244,7 +244,8 @@ def seeds():
     s.step()
     in_sync = [lambda: s.raw(F4, b"\x00" * 10),                       # too short
                lambda: s.normal(F4, 9, 4, 0, b""),                     # unknown subtype
-               lambda: s.normal(F4, WRITE, 5, 0, b"\x01\x02\x03")]     # bad payload
+               lambda: s.normal(F4, WRITE, 5, 0, b"\x01\x02\x03"),     # bad payload
+               lambda: s.state(F4, VERIFY, b"\x01" * 39)]               # bad length
     for bad in in_sync:
         bad()
         s.step().join(A).join(B).step().copy(F4, A).step()
@@ -284,6 +285,14 @@ def seeds():
     s.dcdb(F4, 3, 0, change(UNLOCK, "priv/lock/../a"))
     s.step()
     out["seed-fake-refused"] = s
+
+    # B waits for A's entries when a malformed UPDATE comes first
+    s = Script().join(A).step()
+    populate(s, A)
+    s.fakes(2).step().copy(F4, A).step()                       # (4, 104) agrees with A
+    s.join(B).step(0).step(0)                                  # confchg, SYNC_START
+    s.copy(F4, A).state(F4, UPDATE, b"\x00" * 20).step()
+    out["seed-fake-bad-update"] = s
 
     # a join while changes wait in the queue: they are sent again
     s = Script().join(A).join(B).step()
