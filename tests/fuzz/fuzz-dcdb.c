@@ -71,9 +71,9 @@
  * - if no fake ever took part and no node got a message of its own while
  *   it waited for the leader's updates (the original's protocol orders
  *   those differently on synced and unsynced nodes, so they may diverge
- *   until the next verification), two nodes that end as members in mode
- *   SYNCED with empty queues hold the same index, and no verification
- *   finds different checksums.
+ *   until the next verification), then whenever the bus is empty after an
+ *   operation and at the end, two members in mode SYNCED with empty queues
+ *   hold the same index; and no verification finds different checksums.
  *
  * The databases live in a private directory on /dev/shm (or $TMPDIR),
  * made at start and removed at exit; each input starts from the same
@@ -716,6 +716,23 @@ static void op_state(const dfsm_member_t *f, reader_t *r)
 	fake_state(f, type, &epoch, version, time, p, n);
 }
 
+/* with nothing left on the bus: two synced members hold the same tree
+ * (unless the script tainted the run, see the header) */
+static void check_converged(void)
+{
+	real_t *a = &S.r[0], *b = &S.r[1];
+	if (S.tainted || !a->joined || !b->joined || !g_queue_is_empty(&S.events))
+		return;
+	dfsm_t *da = dcdb_dfsm(a->db), *db = dcdb_dfsm(b->db);
+	if (dfsm_mode(da) != DFSM_MODE_SYNCED || dfsm_mode(db) != DFSM_MODE_SYNCED ||
+	    dfsm_queued(da) != 0 || dfsm_queued(db) != 0)
+		return;
+	size_t la, lb;
+	g_autofree uint8_t *ia = memdb_encode_index(a->mdb, &la);
+	g_autofree uint8_t *ib = memdb_encode_index(b->mdb, &lb);
+	CHECK(la == lb && memcmp(ia, ib, la) == 0);
+}
+
 static void run_op(reader_t *r)
 {
 	uint8_t op = u8(r) % 18;
@@ -826,22 +843,13 @@ static void run_op(reader_t *r)
 	}
 	change_clear(&c);
 	leave_errors();
+	check_converged();
 }
 
 /* the end of a script: the checks that need the whole run */
 static void finish(void)
 {
-	real_t *a = &S.r[0], *b = &S.r[1];
-	if (!S.tainted && a->joined && b->joined) {
-		dfsm_t *da = dcdb_dfsm(a->db), *db = dcdb_dfsm(b->db);
-		if (dfsm_mode(da) == DFSM_MODE_SYNCED && dfsm_mode(db) == DFSM_MODE_SYNCED &&
-		    dfsm_queued(da) == 0 && dfsm_queued(db) == 0) {
-			size_t la, lb;
-			g_autofree uint8_t *ia = memdb_encode_index(a->mdb, &la);
-			g_autofree uint8_t *ib = memdb_encode_index(b->mdb, &lb);
-			CHECK(la == lb && memcmp(ia, ib, la) == 0);
-		}
-	}
+	check_converged();
 	for (size_t i = 0; i < N_REAL; i++) {
 		real_t *x = &S.r[i];
 		if (x->db) {
