@@ -325,6 +325,9 @@ static void on_state_msg(dfsm_t *d, uint32_t nodeid, uint32_t pid, const dfsm_ms
 		} else if (m->type == DFSM_MSG_VERIFY_REQUEST) {
 			uint64_t id;
 			if (dfsm_verify_request_decode(m->payload, m->payload_len, &id) < 0) {
+				logf_(d, LOG_ERR,
+				      "a verify request of %zu bytes from %u/%u (not %u): leaving",
+				      m->payload_len, nodeid, pid, DFSM_VERIFY_REQUEST_LEN);
 				leave(d);
 				return;
 			}
@@ -349,6 +352,9 @@ static void on_state_msg(dfsm_t *d, uint32_t nodeid, uint32_t pid, const dfsm_ms
 			uint64_t id;
 			const uint8_t *theirs;
 			if (dfsm_verify_decode(m->payload, m->payload_len, &id, &theirs) < 0) {
+				logf_(d, LOG_ERR,
+				      "a checksum of %zu bytes from %u/%u (not %u): leaving",
+				      m->payload_len, nodeid, pid, DFSM_VERIFY_LEN);
 				leave(d);
 				return;
 			}
