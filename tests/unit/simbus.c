@@ -4,6 +4,8 @@
  */
 #include "config.h"
 
+#include <errno.h>
+
 #include <glib.h>
 #include <string.h>
 
@@ -66,6 +68,8 @@ void simbus_attach(simbus_t *b, size_t i, dfsm_t *d)
 
 int simbus_send(simbus_t *b, size_t i, const struct iovec *iov, unsigned n_iov)
 {
+	if (!b->member[i])
+		return -ENOTCONN; /* CPG: only a joined process multicasts */
 	GByteArray *a = g_byte_array_new();
 	for (unsigned k = 0; k < n_iov; k++)
 		g_byte_array_append(a, iov[k].iov_base, (guint)iov[k].iov_len);

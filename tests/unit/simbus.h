@@ -26,7 +26,8 @@ void simbus_free(simbus_t *b);
 void simbus_attach(simbus_t *b, size_t i, dfsm_t *d);
 uint32_t simbus_nodeid(size_t i);
 uint32_t simbus_pid(size_t i);
-/* what node @i multicasts (the `send` callback of its engine) */
+/* what node @i multicasts (the `send` callback of its engine); -ENOTCONN
+ * while it is not a member, as the glue answers when not joined */
 int simbus_send(simbus_t *b, size_t i, const struct iovec *iov, unsigned n_iov);
 /* a new configuration: @in[i] says who is a member now */
 void simbus_membership(simbus_t *b, const bool *in);
