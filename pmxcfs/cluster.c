@@ -102,6 +102,9 @@ struct cluster {
 	/* cmap */
 	cmap_handle_t ch;
 	bool have_ch, c_failing, c_changes;
+	GHashTable *votes;  /* nodeid -> votes, from the cmap nodelist */
+	uint32_t need;      /* votes a group needs for writes (0: no nodelist) */
+	GArray *dcdb_group; /* uint32_t nodeids of the pve_dcdb_v1 members */
 	guint c_src;
 	guint start_src, verify_src, reload_src, watchdog_src;
 };
@@ -555,10 +558,43 @@ static gboolean on_verify(gpointer data)
 	return G_SOURCE_CONTINUE;
 }
 
+/* Do the daemons in pve_dcdb_v1 hold a quorum of votes themselves?
+ * corosync's quorum counts corosyncs: a daemon alone in the group beside
+ * running corosyncs is quorate by that count, and what it writes alone is
+ * lost when a node with a newer database joins and leads the state
+ * exchange (the fault suite saw it after kill -9 of all daemons and in
+ * flapping partitions).  So writes also need the group's own quorum. */
+static bool group_quorate(cluster_t *cl)
+{
+	if (cl->need == 0)
+		return true; /* no nodelist read (yet): corosync's quorum alone */
+	uint32_t have = 0;
+	for (guint i = 0; i < cl->dcdb_group->len; i++) {
+		uint32_t id = g_array_index(cl->dcdb_group, uint32_t, i);
+		bool seen = false;
+		for (guint j = 0; j < i && !seen; j++)
+			seen = g_array_index(cl->dcdb_group, uint32_t, j) == id;
+		if (!seen)
+			have += GPOINTER_TO_UINT(
+				g_hash_table_lookup(cl->votes, GUINT_TO_POINTER(id)));
+	}
+	return have >= cl->need;
+}
+
+static void dcdb_members(cpg_svc_t *svc, const struct cpg_address *m, size_t n)
+{
+	cluster_t *cl = svc->cl;
+	g_array_set_size(cl->dcdb_group, 0);
+	for (size_t i = 0; i < n; i++)
+		g_array_append_val(cl->dcdb_group, m[i].nodeid);
+}
+
 int cluster_submit(cluster_t *cl, const dcdb_msg_t *m, cluster_done_fn done, void *data)
 {
 	if (!cl->dcdb) /* not connected yet: dcdb_send checks quorum */
 		return status_quorate(cl->st) ? -EBUSY : -EACCES;
+	if (!group_quorate(cl))
+		return -EACCES;
 	uint64_t count = 0;
 	int r = dcdb_send(cl->dcdb, m, &count);
 	if (r < 0)
@@ -746,6 +782,23 @@ static int cmap_read(cluster_t *cl)
 		sn[i] = (status_node_t){n->name, n->nodeid, n->votes};
 	}
 	status_set_cluster_info(cl->st, cname, version, sn, nodes->len);
+	/* the votes a group of daemons needs before it takes writes: what
+	 * votequorum needs (a majority of the expected votes; one of two
+	 * with two_node) */
+	g_hash_table_remove_all(cl->votes);
+	uint32_t total = 0;
+	for (guint i = 0; i < nodes->len; i++) {
+		cmap_node_t *n = nodes->pdata[i];
+		g_hash_table_insert(cl->votes, GUINT_TO_POINTER(n->nodeid),
+				    GUINT_TO_POINTER(n->votes));
+		total += n->votes;
+	}
+	uint32_t expected = 0;
+	uint8_t two_node = 0;
+	if (cmap_get_uint32(cl->ch, "quorum.expected_votes", &expected) == CS_OK && expected)
+		total = expected;
+	(void)cmap_get_uint8(cl->ch, "quorum.two_node", &two_node);
+	cl->need = total == 0 ? 0 : two_node && total == 2 ? 1 : total / 2 + 1;
 	g_debug("cmap: cluster '%s', config version %" G_GUINT64_FORMAT ", %u nodes", cname,
 		version, nodes->len);
 	for (guint i = 0; i < nodes->len; i++) {
@@ -930,7 +983,10 @@ cluster_t *cluster_new(memdb_t *mdb, status_t *st, const cluster_options_t *opts
 	if (!cl->opts.send_bound_ms)
 		cl->opts.send_bound_ms = DEFAULT_BOUNDMS;
 	cl->waiters = g_hash_table_new_full(g_int64_hash, g_int64_equal, g_free, NULL);
-	svc_init(&cl->dcdb_svc, cl, DCDB_GROUP_NAME, DCDB_GROUP_NAME_LEN, dcdb_connected, NULL);
+	cl->votes = g_hash_table_new(g_direct_hash, g_direct_equal);
+	cl->dcdb_group = g_array_new(FALSE, FALSE, sizeof(uint32_t));
+	svc_init(&cl->dcdb_svc, cl, DCDB_GROUP_NAME, DCDB_GROUP_NAME_LEN, dcdb_connected,
+		 dcdb_members);
 	svc_init(&cl->kvstore_svc, cl, KVSTORE_GROUP_NAME, KVSTORE_GROUP_NAME_LEN,
 		 kvstore_connected, kvstore_members);
 
@@ -971,6 +1027,8 @@ cluster_t *cluster_free(cluster_t *cl)
 	g_hash_table_unref(cl->waiters);
 	quorum_disconnect(cl);
 	cmap_disconnect(cl);
+	g_hash_table_unref(cl->votes);
+	g_array_unref(cl->dcdb_group);
 	g_free(cl);
 	return NULL;
 }

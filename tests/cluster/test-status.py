@@ -22,6 +22,7 @@ Three nodes with corosync and our pmxcfs.  What is checked, in order:
 Needs root, corosync, unshare, nsenter, nft; skipped otherwise.
 """
 
+import errno
 import json
 import os
 import subprocess
@@ -136,6 +137,32 @@ def online_is_the_daemon():
     wait_for(lambda: pc.kv_get(d, "kv/while-away", a.name) == "set while node3 was down", BOUND,
              "the key set while away on node3", interval=0.1)
     return "offline while stopped, online after; keys sent again"
+
+
+@step(needs=("c3",))
+def a_daemon_alone_refuses_writes():
+    """corosync's quorum counts corosyncs: with two daemons stopped, the
+    third is quorate by that count, but what it wrote alone would be lost
+    when a node with a newer database comes back and leads.  Writes also
+    need a quorum of the daemons' group: EACCES until one is back."""
+    c = c3()
+    a, b, d = c.nodes
+    assert pc.op(a, "write", "before-alone", "x") == {"ok": 1}
+    c.stop_daemon(b)
+    c.stop_daemon(d)
+    wait_for(lambda: (pc.online(a) or {}).get(b.name, (1,))[0] == 0 and
+             pc.online(a)[d.name][0] == 0, BOUND, "node2 and node3 offline", interval=0.2)
+    assert c.node(a).quorum()["quorate"], "corosync should still be quorate"
+    assert pc.op(a, "write", "alone", "x") == {"errno": errno.EACCES}
+    assert pc.op(a, "read", "before-alone") == {"ok": "x"}
+    pc.start(b, EXTRA)
+    wait_for(lambda: pc.op(a, "write", "with-two", "y") == {"ok": 1}, BOUND,
+             "writes with two daemons", interval=0.2)
+    pc.start(d, EXTRA)
+    want = {n.name: (1, n.addr) for n in c.nodes}
+    for n in c.nodes:
+        wait_for(lambda: pc.online(n) == want, BOUND, "all online on " + n.name, interval=0.2)
+    return "EACCES alone beside quorate corosyncs; writes again with two daemons"
 
 
 @step(needs=("c3",))
