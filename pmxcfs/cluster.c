@@ -104,7 +104,7 @@ struct cluster {
 	bool have_ch, c_failing, c_changes;
 	GHashTable *votes;  /* nodeid -> votes, from the cmap nodelist */
 	uint32_t need;      /* votes a group needs for writes (0: no nodelist) */
-	GArray *dcdb_group; /* uint32_t nodeids of the pve_dcdb_v1 members */
+	GArray *dcdb_group; /* uint32_t nodeids of the pve_dcdb_v1 members, each once */
 	guint c_src;
 	guint start_src, verify_src, reload_src, watchdog_src;
 };
@@ -449,13 +449,19 @@ static void dcdb_hook_conf(void *ud, bool ours)
 	conf_sync(ud, ours);
 }
 
-static void dcdb_hook_log(void *ud, int level, const char *msg)
+/* an application's log line (syslog level) into GLib's log, under @domain */
+static void app_log(const char *domain, int level, const char *msg)
 {
 	GLogLevelFlags f = level <= LOG_ERR       ? G_LOG_LEVEL_CRITICAL
 			   : level <= LOG_WARNING ? G_LOG_LEVEL_WARNING
 			   : level <= LOG_INFO    ? G_LOG_LEVEL_MESSAGE
 						  : G_LOG_LEVEL_DEBUG;
-	g_log("dcdb", f, "%s", msg);
+	g_log(domain, f, "%s", msg);
+}
+
+static void dcdb_hook_log(void *ud, int level, const char *msg)
+{
+	app_log("dcdb", level, msg);
 }
 
 static dfsm_t *dcdb_connected(cpg_svc_t *svc, uint32_t nodeid)
@@ -489,11 +495,7 @@ static int kvstore_hook_send(void *ud, const struct iovec *iov, unsigned n)
 
 static void kvstore_hook_log(void *ud, int level, const char *msg)
 {
-	GLogLevelFlags f = level <= LOG_ERR       ? G_LOG_LEVEL_CRITICAL
-			   : level <= LOG_WARNING ? G_LOG_LEVEL_WARNING
-			   : level <= LOG_INFO    ? G_LOG_LEVEL_MESSAGE
-						  : G_LOG_LEVEL_DEBUG;
-	g_log("kvstore", f, "%s", msg);
+	app_log("kvstore", level, msg);
 }
 
 static dfsm_t *kvstore_connected(cpg_svc_t *svc, uint32_t nodeid)
@@ -571,22 +573,23 @@ static bool group_quorate(cluster_t *cl)
 	uint32_t have = 0;
 	for (guint i = 0; i < cl->dcdb_group->len; i++) {
 		uint32_t id = g_array_index(cl->dcdb_group, uint32_t, i);
-		bool seen = false;
-		for (guint j = 0; j < i && !seen; j++)
-			seen = g_array_index(cl->dcdb_group, uint32_t, j) == id;
-		if (!seen)
-			have += GPOINTER_TO_UINT(
-				g_hash_table_lookup(cl->votes, GUINT_TO_POINTER(id)));
+		have += GPOINTER_TO_UINT(g_hash_table_lookup(cl->votes, GUINT_TO_POINTER(id)));
 	}
 	return have >= cl->need;
 }
 
+/* the group's node ids, each once (a node may run two daemons briefly) */
 static void dcdb_members(cpg_svc_t *svc, const struct cpg_address *m, size_t n)
 {
 	cluster_t *cl = svc->cl;
 	g_array_set_size(cl->dcdb_group, 0);
-	for (size_t i = 0; i < n; i++)
-		g_array_append_val(cl->dcdb_group, m[i].nodeid);
+	for (size_t i = 0; i < n; i++) {
+		bool seen = false;
+		for (guint j = 0; j < cl->dcdb_group->len && !seen; j++)
+			seen = g_array_index(cl->dcdb_group, uint32_t, j) == m[i].nodeid;
+		if (!seen)
+			g_array_append_val(cl->dcdb_group, m[i].nodeid);
+	}
 }
 
 int cluster_submit(cluster_t *cl, const dcdb_msg_t *m, cluster_done_fn done, void *data)
