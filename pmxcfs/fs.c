@@ -437,27 +437,19 @@ static gpointer inval_main(gpointer data)
 	return NULL;
 }
 
-/* Invalidate @e and everything below it: data, attributes and entries, or
- * with @attrs_only just the attributes. */
-static void invalidate_tree(fs_t *fs, const memdb_entry_t *e, bool attrs_only)
-{
-	inval_push(fs, attrs_only ? INVAL_ATTR : INVAL_INODE, to_fuse(e->inode), NULL);
-	if (!e->children)
-		return;
-	GHashTableIter it;
-	gpointer v;
-	g_hash_table_iter_init(&it, e->children);
-	while (g_hash_table_iter_next(&it, NULL, &v)) {
-		const memdb_entry_t *c = v;
-		if (!attrs_only)
-			inval_push(fs, INVAL_ENTRY, to_fuse(e->inode), c->name);
-		invalidate_tree(fs, c, attrs_only);
-	}
-}
+/* What invalidate_tree() makes the kernel forget of @e and everything
+ * below it. */
+typedef enum {
+	FORGET_ALL,   /* data, attributes and names */
+	FORGET_ATTRS, /* attributes only (the modes move with quorum) */
+	FORGET_NAMES, /* names only (the old tree, before a replace) */
+} forget_t;
 
-/* Every name below @e, for the kernel to forget. */
-static void invalidate_names(fs_t *fs, const memdb_entry_t *e)
+static void invalidate_tree(fs_t *fs, const memdb_entry_t *e, forget_t what)
 {
+	if (what != FORGET_NAMES)
+		inval_push(fs, what == FORGET_ATTRS ? INVAL_ATTR : INVAL_INODE, to_fuse(e->inode),
+			   NULL);
 	if (!e->children)
 		return;
 	GHashTableIter it;
@@ -465,8 +457,9 @@ static void invalidate_names(fs_t *fs, const memdb_entry_t *e)
 	g_hash_table_iter_init(&it, e->children);
 	while (g_hash_table_iter_next(&it, NULL, &v)) {
 		const memdb_entry_t *c = v;
-		inval_push(fs, INVAL_ENTRY, to_fuse(e->inode), c->name);
-		invalidate_names(fs, c);
+		if (what != FORGET_ATTRS)
+			inval_push(fs, INVAL_ENTRY, to_fuse(e->inode), c->name);
+		invalidate_tree(fs, c, what);
 	}
 }
 
@@ -492,12 +485,12 @@ static void on_memdb_event(const memdb_event_t *ev, void *userdata)
 		 * tree, or names another inode there, must not stay in the
 		 * kernel (a write to it would change whatever its inode is
 		 * now, under another name) */
-		invalidate_names(fs, memdb_root(fs->mdb));
+		invalidate_tree(fs, memdb_root(fs->mdb), FORGET_NAMES);
 		break;
 	case MEMDB_EV_RELOAD:
 		/* a new tree: inode numbers may now name other entries */
 		fs->generation++;
-		invalidate_tree(fs, memdb_root(fs->mdb), false);
+		invalidate_tree(fs, memdb_root(fs->mdb), FORGET_ALL);
 		break;
 	}
 }
@@ -1506,7 +1499,7 @@ static gboolean drain_tick(gpointer data)
 void fs_quorum_changed(fs_t *fs)
 {
 	/* modes depend on quorum: every cached attribute is stale */
-	invalidate_tree(fs, memdb_root(fs->mdb), true);
+	invalidate_tree(fs, memdb_root(fs->mdb), FORGET_ATTRS);
 	for (size_t i = 0; i < N_VIRTS; i++)
 		inval_push(fs, INVAL_ATTR, virt_ino(&virts[i]), NULL);
 }
