@@ -228,19 +228,8 @@ static int send_updates(dcdb_t *db, dfsm_sync_info_t *si, size_t leader,
 		const memdb_entry_t *e = memdb_get(db->mdb, g_array_index(inodes, uint64_t, k));
 		if (!e)
 			continue;
-		gsize dlen = 0;
-		const void *data = e->data ? g_bytes_get_data(e->data, &dlen) : NULL;
-		dcdb_update_t u = {.parent = e->parent,
-				   .inode = e->inode,
-				   .version = e->version,
-				   .writer = e->writer,
-				   .mtime = e->mtime,
-				   .size = e->type == MEMDB_TYPE_REG ? e->size : 0,
-				   .type = e->type,
-				   .name = e->name,
-				   .data = e->type == MEMDB_TYPE_REG && dlen ? data : NULL};
 		g_autoptr(GByteArray) a = g_byte_array_new();
-		if (dcdb_update_encode(a, &u) < 0 ||
+		if (dcdb_update_encode_entry(a, e) < 0 ||
 		    dfsm_send_state_msg(db->dfsm, DFSM_MSG_UPDATE, a->data, a->len) < 0) {
 			logf_(db, LOG_WARNING, "cannot send the update of inode %" G_GUINT64_FORMAT,
 			      e->inode);
@@ -370,6 +359,22 @@ static void on_log(void *ud, int level, const char *msg)
 	dcdb_t *db = ud;
 	if (db->hooks.log)
 		db->hooks.log(db->ud, level, msg);
+}
+
+int dcdb_update_encode_entry(GByteArray *out, const memdb_entry_t *e)
+{
+	gsize dlen = 0;
+	const void *data = e->data ? g_bytes_get_data(e->data, &dlen) : NULL;
+	dcdb_update_t u = {.parent = e->parent,
+			   .inode = e->inode,
+			   .version = e->version,
+			   .writer = e->writer,
+			   .mtime = e->mtime,
+			   .size = e->type == MEMDB_TYPE_REG ? e->size : 0,
+			   .type = e->type,
+			   .name = e->name,
+			   .data = e->type == MEMDB_TYPE_REG && dlen ? data : NULL};
+	return dcdb_update_encode(out, &u);
 }
 
 /* --- the sender side (§2.3) ---------------------------------------------------- */

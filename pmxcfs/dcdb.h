@@ -37,6 +37,10 @@ typedef struct dcdb_hooks {
 	void (*log)(void *ud, int level, const char *msg);
 } dcdb_hooks_t;
 
+/* The UPDATE payload (§2.7) of memdb entry @e, appended to @out: what a
+ * leader sends for each entry the others lack.  0 or -EINVAL. */
+int dcdb_update_encode_entry(GByteArray *out, const memdb_entry_t *e);
+
 dcdb_t *dcdb_new(memdb_t *mdb, uint32_t nodeid, uint32_t pid, const dcdb_hooks_t *hooks, void *ud);
 dcdb_t *dcdb_free(dcdb_t *db); /* NULL-safe */
 dfsm_t *dcdb_dfsm(dcdb_t *db);

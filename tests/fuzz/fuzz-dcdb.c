@@ -95,18 +95,9 @@
 #include <unistd.h>
 
 #include "dcdb.h"
+#include "fuzz.h"
 
 int LLVMFuzzerInitialize(int *argc, char ***argv);
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define CHECK(cond)                                                                                \
-	do {                                                                                       \
-		if (!(cond)) {                                                                     \
-			fprintf(stderr, "fuzz-dcdb: check failed at line %d: %s\n", __LINE__,      \
-				#cond);                                                            \
-			abort();                                                                   \
-		}                                                                                  \
-	} while (0)
 
 #define N_REAL     2
 #define N_FAKE     4
@@ -656,19 +647,8 @@ static void op_tree(const dfsm_member_t *f, real_t *x, uint8_t fl, uint8_t skip)
 			continue;
 		const memdb_entry_t *e = memdb_get(x->mdb, memdb_index_inode(&v, i));
 		CHECK(e != NULL);
-		gsize dlen = 0;
-		const uint8_t *data = e->data ? g_bytes_get_data(e->data, &dlen) : NULL;
-		dcdb_update_t u = {.parent = e->parent,
-				   .inode = e->inode,
-				   .version = e->version,
-				   .writer = e->writer,
-				   .mtime = e->mtime,
-				   .size = e->type == MEMDB_TYPE_REG ? e->size : 0,
-				   .type = e->type,
-				   .name = e->name,
-				   .data = e->type == MEMDB_TYPE_REG && dlen ? data : NULL};
 		g_autoptr(GByteArray) a = g_byte_array_new();
-		CHECK(dcdb_update_encode(a, &u) == 0);
+		CHECK(dcdb_update_encode_entry(a, e) == 0);
 		fake_state(f, DFSM_MSG_UPDATE, &S.epoch, DCDB_PROTOCOL_VERSION, 0, a->data, a->len);
 	}
 	if (!(fl & 2))
