@@ -137,11 +137,6 @@ static GBytes *on_get_state(void *ud)
 	return status_clog_state(kv->st);
 }
 
-static void resend_key(void *data, const char *key, const void *value, size_t len)
-{
-	on_kv_set(data, key, value, len);
-}
-
 static int on_process_state_update(void *ud, dfsm_sync_info_t *si)
 {
 	kvstore_t *kv = ud;
@@ -163,7 +158,7 @@ static int on_process_state_update(void *ud, dfsm_sync_info_t *si)
 	for (size_t i = 0; i < si->n_nodes; i++)
 		if (states[i])
 			g_bytes_unref(states[i]);
-	status_kv_local_each(kv->st, resend_key, kv);
+	status_kv_local_each(kv->st, on_kv_set, kv); /* sent again */
 	return 0;
 }
 
