@@ -36,17 +36,7 @@
 #include <string.h>
 
 #include "clog.h"
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define CHECK(cond)                                                                                \
-	do {                                                                                       \
-		if (!(cond)) {                                                                     \
-			fprintf(stderr, "fuzz-clog: check failed at line %d: %s\n", __LINE__,      \
-				#cond);                                                            \
-			abort();                                                                   \
-		}                                                                                  \
-	} while (0)
+#include "fuzz.h"
 
 static void put_u32(uint8_t *p, uint32_t v)
 {

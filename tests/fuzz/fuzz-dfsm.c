@@ -21,17 +21,7 @@
 #include <string.h>
 
 #include "dfsm-proto.h"
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define CHECK(cond)                                                                                \
-	do {                                                                                       \
-		if (!(cond)) {                                                                     \
-			fprintf(stderr, "fuzz-dfsm: check failed at line %d: %s\n", __LINE__,      \
-				#cond);                                                            \
-			abort();                                                                   \
-		}                                                                                  \
-	} while (0)
+#include "fuzz.h"
 
 /* [p, p + n) lies inside [buf, buf + len) */
 static int inside(const void *p, size_t n, const uint8_t *buf, size_t len)

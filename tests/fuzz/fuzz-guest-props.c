@@ -15,9 +15,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fuzz.h"
 #include "guest-props.h"
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 /* the value of @prop in @conf as a new string, or NULL */
 static char *reference(const char *conf, size_t len, const char *prop, size_t pl)

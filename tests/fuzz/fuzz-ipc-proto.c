@@ -30,17 +30,7 @@
 #include <string.h>
 
 #include "ipc-proto.h"
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define CHECK(cond)                                                                                \
-	do {                                                                                       \
-		if (!(cond)) {                                                                     \
-			fprintf(stderr, "fuzz-ipc-proto: check failed at line %d: %s\n", __LINE__, \
-				#cond);                                                            \
-			abort();                                                                   \
-		}                                                                                  \
-	} while (0)
+#include "fuzz.h"
 
 static uint32_t get_u32(const uint8_t *p)
 {

@@ -26,8 +26,8 @@
  * Checks besides "no crash, no read outside a buffer" (ASan): every message
  * the node sends decodes with our own decoders (the header; UPDATE with
  * kvstore_update_decode; LOG with clog_entry_decode; STATE with
- * clog_state_decode), and the generated texts (.members, .clusterlog, the
- * RRD dump) stay valid JSON / UTF-8 whatever the peers sent.
+ * clog_state_decode), and the generated JSON texts (.members, .clusterlog)
+ * stay valid JSON in UTF-8 whatever the peers sent.
  *
  * Build and run: docs/fuzzing.md; `make check` replays
  * tests/fuzz/corpus/kvstore/.
@@ -45,18 +45,9 @@
 #include "constants.h"
 #include "dfsm-proto.h"
 #include "kvstore.h"
+#include "fuzz.h"
 
 int LLVMFuzzerInitialize(int *argc, char ***argv);
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define CHECK(cond)                                                                                \
-	do {                                                                                       \
-		if (!(cond)) {                                                                     \
-			fprintf(stderr, "fuzz-kvstore: check failed at line %d: %s\n", __LINE__,   \
-				#cond);                                                            \
-			abort();                                                                   \
-		}                                                                                  \
-	} while (0)
 
 #define OUR_NODEID 1u
 #define OUR_PID    100u
@@ -157,9 +148,7 @@ static void check_texts(status_t *st)
 		g_object_unref(p);
 		g_free(texts[i]);
 	}
-	char *rrd = status_rrd_text(st);
-	CHECK(rrd != NULL);
-	g_free(rrd);
+	g_free(status_rrd_text(st)); /* built, for ASan; not JSON, no rule to check */
 }
 
 /* a valid ring with @n entries of peer @nodeid, as its STATE payload */
