@@ -32,7 +32,6 @@ row carries the 1-minute load average when it was measured: other work on
 the machine shows there.  Prints tables; asserts nothing.
 """
 
-import json
 import os
 import re
 import shutil
@@ -162,11 +161,7 @@ def say(text):
 
 def run_node(node, *args, timeout=1200):
     """bench-cluster-node.py inside node: its JSON result."""
-    r = node.run([sys.executable, NODE_SCRIPT, node.mount_dir] + [str(a) for a in args],
-                 timeout=timeout)
-    if r.returncode != 0:
-        raise RuntimeError("%s %s: %s" % (node.name, args, r.stderr.strip()))
-    return json.loads(r.stdout)
+    return pc.run_script(node, NODE_SCRIPT, *args, timeout=timeout)
 
 
 def daemon_pids(c, name):

@@ -14,7 +14,6 @@ otherwise).  BENCH_FILES changes the number of files.  Prints a table;
 asserts nothing.
 """
 
-import json
 import os
 import sys
 
@@ -36,11 +35,8 @@ ORIGINAL = {   # cluster.md / issue 5: 3 nodes in namespaces, knet
 
 
 def run(node, *args, timeout=600):
-    r = node.run([sys.executable, NODE_SCRIPT, node.mount_dir] + [str(a) for a in args],
-                 timeout=timeout)
-    if r.returncode != 0:
-        raise RuntimeError("%s %s: %s" % (node.name, args, r.stderr.strip()))
-    return json.loads(r.stdout)
+    """bench-cluster-node.py inside node: its JSON result."""
+    return pc.run_script(node, NODE_SCRIPT, *args, timeout=timeout)
 
 
 def rate(r):

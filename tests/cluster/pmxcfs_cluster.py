@@ -115,16 +115,22 @@ def cpu_seconds(pid):
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def run_script(node, script, *args, input=None, timeout=120):
+    """Run a Python script of ours inside node with its mount dir and args
+    (stdin: input); the JSON it prints."""
+    argv = [sys.executable, script, node.mount_dir] + [str(a) for a in args]
+    r = node.run(argv, input=input, timeout=timeout)
+    if r.returncode != 0:
+        raise cluster.HarnessError("%s: %s %s failed: %s" % (
+            node.name, os.path.basename(script), " ".join(map(str, args)), r.stderr.strip()))
+    return json.loads(r.stdout)
+
+
 def ops(node, batch, timeout=120, stop_on_error=False, barrier=None):
     """Run a batch of fsops.py operations inside node; the result list."""
-    argv = [sys.executable, FSOPS, node.mount_dir] + (["--stop-on-error"] if stop_on_error
-                                                      else [])
-    if barrier:
-        argv += ["--barrier", barrier]
-    r = node.run(argv, input=json.dumps(batch), timeout=timeout)
-    if r.returncode != 0:
-        raise cluster.HarnessError("%s: fsops failed: %s" % (node.name, r.stderr.strip()))
-    return json.loads(r.stdout)
+    args = (["--stop-on-error"] if stop_on_error else []) + (["--barrier", barrier]
+                                                              if barrier else [])
+    return run_script(node, FSOPS, *args, input=json.dumps(batch), timeout=timeout)
 
 
 def op(node, *one):
