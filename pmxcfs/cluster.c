@@ -73,9 +73,11 @@ struct cpg_svc {
 	bool failing; /* the last connection attempt failed (log once) */
 	guint fd_src;
 	guint rejoin_src;
-	dfsm_t *dfsm; /* the application's engine (set on connect) */
-	/* the application: make or find its engine for @nodeid */
-	dfsm_t *(*connected)(cpg_svc_t *svc, uint32_t nodeid);
+	dfsm_t *dfsm;    /* the application's engine (set on connect) */
+	uint32_t nodeid; /* the node id it was made for */
+	/* the application: make its engine for @nodeid, or find the one it
+	 * has (unless @renew: the node id changed, start afresh) */
+	dfsm_t *(*connected)(cpg_svc_t *svc, uint32_t nodeid, bool renew);
 	void (*members)(cpg_svc_t *svc, const struct cpg_address *m, size_t n);
 	GQueue sendq; /* GBytes not yet accepted by corosync */
 	gint64 sendq_since;
@@ -88,10 +90,8 @@ struct cluster {
 	memdb_t *mdb;
 	status_t *st;
 	cluster_options_t opts;
-	uint32_t nodeid;
 	dcdb_t *dcdb;
 	kvstore_t *kvstore;
-	uint32_t kv_nodeid;
 	GHashTable *waiters; /* count -> waiter_t */
 	cpg_svc_t dcdb_svc;
 	cpg_svc_t kvstore_svc;
@@ -395,7 +395,11 @@ static void svc_connect(cpg_svc_t *svc)
 		svc->failing = true;
 		return;
 	}
-	svc->dfsm = svc->connected(svc, nodeid);
+	bool renew = svc->dfsm && svc->nodeid != nodeid;
+	if (renew)
+		g_warning("%s: the node id changed from %u to %u", svc->group, svc->nodeid, nodeid);
+	svc->nodeid = nodeid;
+	svc->dfsm = svc->connected(svc, nodeid, renew);
 	if (!svc->dfsm || dfsm_restart(svc->dfsm) < 0) {
 		g_critical("%s: the engine cannot start again (an earlier fatal error)",
 			   svc->group);
@@ -464,14 +468,11 @@ static void dcdb_hook_log(void *ud, int level, const char *msg)
 	app_log("dcdb", level, msg);
 }
 
-static dfsm_t *dcdb_connected(cpg_svc_t *svc, uint32_t nodeid)
+static dfsm_t *dcdb_connected(cpg_svc_t *svc, uint32_t nodeid, bool renew)
 {
 	cluster_t *cl = svc->cl;
-	if (cl->dcdb && cl->nodeid != nodeid) {
-		g_warning("the node id changed from %u to %u", cl->nodeid, nodeid);
+	if (renew)
 		cl->dcdb = dcdb_free(cl->dcdb);
-	}
-	cl->nodeid = nodeid;
 	if (!cl->dcdb) {
 		static const dcdb_hooks_t hooks = {
 			.send = dcdb_hook_send,
@@ -498,12 +499,11 @@ static void kvstore_hook_log(void *ud, int level, const char *msg)
 	app_log("kvstore", level, msg);
 }
 
-static dfsm_t *kvstore_connected(cpg_svc_t *svc, uint32_t nodeid)
+static dfsm_t *kvstore_connected(cpg_svc_t *svc, uint32_t nodeid, bool renew)
 {
 	cluster_t *cl = svc->cl;
-	if (cl->kvstore && cl->kv_nodeid != nodeid)
+	if (renew)
 		cl->kvstore = kvstore_free(cl->kvstore);
-	cl->kv_nodeid = nodeid;
 	if (!cl->kvstore) {
 		static const kvstore_hooks_t hooks = {
 			.send = kvstore_hook_send,
@@ -963,7 +963,7 @@ static gboolean on_start_job(gpointer data)
 }
 
 static void svc_init(cpg_svc_t *svc, cluster_t *cl, const char *group, size_t len,
-		     dfsm_t *(*connected)(cpg_svc_t *, uint32_t),
+		     dfsm_t *(*connected)(cpg_svc_t *, uint32_t, bool),
 		     void (*members)(cpg_svc_t *, const struct cpg_address *, size_t))
 {
 	svc->cl = cl;
