@@ -14,8 +14,9 @@
  *   nothing is queued; when corosync answers TRY_AGAIN (flow control, a
  *   membership change) the message is copied to a queue that a timer
  *   retries in order, so the loop keeps serving reads meanwhile.  If the
- *   head of the queue cannot go out within send_bound_ms (the original
- *   tries for 10 s), the queue is dropped and the group left: every waiting
+ *   head of the queue cannot go out within the bound (send_bound_ms, the
+ *   original tries for 10 s, but never less than a membership change may
+ *   take: bound_read), the queue is dropped and the group left: every waiting
  *   request gets -EBUSY, and the node resyncs when it rejoins.  Messages
  *   are never reordered, and none is sent twice.
  * - Error modes.  After each dispatch the engine's mode is checked: in an
@@ -83,6 +84,7 @@ struct cpg_svc {
 	gint64 sendq_since;
 	guint send_src;
 	gint64 last_progress; /* monotonic time corosync last delivered to us */
+	gint64 wait_since;    /* when the oldest of the waiting requests came */
 	bool stalled;         /* left because corosync stalled: cpg_leave waits */
 };
 
@@ -105,6 +107,7 @@ struct cluster {
 	GHashTable *votes;  /* nodeid -> votes, from the cmap nodelist */
 	uint32_t need;      /* votes a group needs for writes (0: no nodelist) */
 	GArray *dcdb_group; /* uint32_t nodeids of the pve_dcdb_v1 members, each once */
+	unsigned bound_ms;  /* how long corosync may deliver nothing (see bound_read) */
 	guint c_src;
 	guint start_src, verify_src, reload_src, watchdog_src;
 };
@@ -180,7 +183,7 @@ static gboolean sendq_flush(gpointer data)
 			continue;
 		}
 		gint64 waited = (g_get_monotonic_time() - svc->sendq_since) / 1000;
-		if (r == CS_ERR_TRY_AGAIN && waited < svc->cl->opts.send_bound_ms)
+		if (r == CS_ERR_TRY_AGAIN && waited < svc->cl->bound_ms)
 			return G_SOURCE_CONTINUE;
 		g_critical("%s: cpg_send_message failed after %" G_GINT64_FORMAT " ms: %s; leaving "
 			   "the group",
@@ -526,7 +529,7 @@ static void kvstore_members(cpg_svc_t *svc, const struct cpg_address *m, size_t 
  * that takes messages but delivers nothing (stopped, stuck) would park
  * requests for ever, and a parked create holds its directory's lock in
  * the kernel, so every lookup there waits too.  When changes wait and
- * nothing at all was delivered for send_bound_ms, the engine leaves
+ * nothing at all was delivered for the bound, the engine leaves
  * (mode LEAVE): the waiting requests get EBUSY (their messages may still
  * be applied later: EBUSY means "not known"), new ones get EBUSY at once,
  * and the group is left and joined again, with a resync, once corosync
@@ -539,8 +542,10 @@ static gboolean on_watchdog(gpointer data)
 	if (!svc->joined || svc->stalled || !svc->dfsm || g_hash_table_size(cl->waiters) == 0 ||
 	    DFSM_MODE_IS_ERROR(dfsm_mode(svc->dfsm)))
 		return G_SOURCE_CONTINUE;
-	gint64 quiet = (g_get_monotonic_time() - svc->last_progress) / 1000;
-	if (quiet < cl->opts.send_bound_ms)
+	/* from the last delivery, or from when the oldest request came if
+	 * that was later: an idle cluster delivers nothing either */
+	gint64 quiet = (g_get_monotonic_time() - MAX(svc->last_progress, svc->wait_since)) / 1000;
+	if (quiet < cl->bound_ms)
 		return G_SOURCE_CONTINUE;
 	g_critical("%s: corosync delivered nothing for %" G_GINT64_FORMAT
 		   " ms while %u changes wait: answering them EBUSY and leaving the group",
@@ -607,6 +612,8 @@ int cluster_submit(cluster_t *cl, const dcdb_msg_t *m, cluster_done_fn done, voi
 	w->data = data;
 	uint64_t *key = g_new(uint64_t, 1);
 	*key = count;
+	if (g_hash_table_size(cl->waiters) == 0)
+		cl->dcdb_svc.wait_since = g_get_monotonic_time();
 	g_hash_table_insert(cl->waiters, key, w);
 	return 0;
 }
@@ -728,6 +735,26 @@ typedef struct cmap_node {
 	bool named; /* `name` seen (it wins over ring0_addr) */
 } cmap_node_t;
 
+/* How long corosync may deliver nothing before it counts as stalled: the
+ * option, but never less than twice the time a membership change may take
+ * (the token timeout as corosync runs it, which grows with the node count,
+ * plus the consensus timeout).  While a membership forms, corosync delivers
+ * nothing and answers sends TRY_AGAIN: that is not a stall, and leaving
+ * the group then would answer EBUSY to writes that are about to land. */
+static void bound_read(cluster_t *cl)
+{
+	uint32_t token = 0, consensus = 0;
+	(void)cmap_get_uint32(cl->ch, "runtime.config.totem.token", &token);
+	(void)cmap_get_uint32(cl->ch, "runtime.config.totem.consensus", &consensus);
+	uint64_t floor = 2 * ((uint64_t)token + consensus);
+	unsigned b = MAX(cl->opts.send_bound_ms, (unsigned)MIN(floor, G_MAXUINT));
+	if (b != cl->bound_ms)
+		g_message("corosync may deliver nothing for %u ms before it counts as stalled "
+			  "(token %u ms, consensus %u ms)",
+			  b, token, consensus);
+	cl->bound_ms = b;
+}
+
 static int cmap_read(cluster_t *cl)
 {
 	uint64_t version = 0;
@@ -785,6 +812,7 @@ static int cmap_read(cluster_t *cl)
 		sn[i] = (status_node_t){n->name, n->nodeid, n->votes};
 	}
 	status_set_cluster_info(cl->st, cname, version, sn, nodes->len);
+	bound_read(cl);
 	/* the votes a group of daemons needs before it takes writes: what
 	 * votequorum needs (a majority of the expected votes; one of two
 	 * with two_node) */
@@ -985,6 +1013,7 @@ cluster_t *cluster_new(memdb_t *mdb, status_t *st, const cluster_options_t *opts
 		cl->opts.rejoin_delay = DEFAULT_REJOIN;
 	if (!cl->opts.send_bound_ms)
 		cl->opts.send_bound_ms = DEFAULT_BOUNDMS;
+	cl->bound_ms = cl->opts.send_bound_ms;
 	cl->waiters = g_hash_table_new_full(g_int64_hash, g_int64_equal, g_free, NULL);
 	cl->votes = g_hash_table_new(g_direct_hash, g_direct_equal);
 	cl->dcdb_group = g_array_new(FALSE, FALSE, sizeof(uint32_t));
