@@ -583,6 +583,21 @@ static bool group_quorate(cluster_t *cl)
 	return have >= cl->need;
 }
 
+/* After a change of the group or of the votes it needs: the filesystem's
+ * modes and EACCES follow status_writable(), so it is told of a change. */
+static void group_update(cluster_t *cl)
+{
+	bool q = group_quorate(cl);
+	bool was = status_writable(cl->st);
+	if (q != status_group_quorate(cl->st))
+		g_message(q ? "the daemons in %s hold a quorum of votes: writes allowed"
+			    : "the daemons in %s hold no quorum of votes: writes refused",
+			  cl->dcdb_svc.group);
+	status_set_group_quorate(cl->st, q);
+	if (status_writable(cl->st) != was && cl->opts.quorum_changed)
+		cl->opts.quorum_changed(cl->opts.data, status_quorate(cl->st));
+}
+
 /* the group's node ids, each once (a node may run two daemons briefly) */
 static void dcdb_members(cpg_svc_t *svc, const struct cpg_address *m, size_t n)
 {
@@ -595,6 +610,7 @@ static void dcdb_members(cpg_svc_t *svc, const struct cpg_address *m, size_t n)
 		if (!seen)
 			g_array_append_val(cl->dcdb_group, m[i].nodeid);
 	}
+	group_update(cl);
 }
 
 int cluster_submit(cluster_t *cl, const dcdb_msg_t *m, cluster_done_fn done, void *data)
@@ -830,6 +846,7 @@ static int cmap_read(cluster_t *cl)
 		total = expected;
 	(void)cmap_get_uint8(cl->ch, "quorum.two_node", &two_node);
 	cl->need = total == 0 ? 0 : two_node && total == 2 ? 1 : total / 2 + 1;
+	group_update(cl);
 	g_debug("cmap: cluster '%s', config version %" G_GUINT64_FORMAT ", %u nodes", cname,
 		version, nodes->len);
 	for (guint i = 0; i < nodes->len; i++) {

@@ -192,9 +192,10 @@ static const memdb_entry_t *entry_of(fs_t *fs, fuse_ino_t ino)
 	return memdb_get(fs->mdb, to_memdb(ino));
 }
 
+/* writable: corosync's quorum and the daemons' own (status_writable) */
 static bool quorate(fs_t *fs)
 {
-	return status_quorate(fs->st);
+	return status_writable(fs->st);
 }
 
 static uint32_t now32(void)

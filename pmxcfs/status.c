@@ -32,6 +32,7 @@ struct status {
 	memdb_t *mdb;
 	uint32_t starttime;
 	bool quorate;
+	bool group_quorate;
 	clog_t *clog;
 	status_clog_hook_t clog_hook;
 	void *clog_hook_data;
@@ -99,6 +100,7 @@ status_t *status_new(const char *nodename, memdb_t *mdb)
 	st->mdb = mdb;
 	st->starttime = (uint32_t)time(NULL);
 	st->quorate = true;
+	st->group_quorate = true;
 	st->clock = real_clock;
 	st->clog = clog_new(0);
 	st->kv = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, kv_value_free);
@@ -145,6 +147,21 @@ void status_set_quorate(status_t *st, bool quorate)
 bool status_quorate(status_t *st)
 {
 	return st->quorate;
+}
+
+void status_set_group_quorate(status_t *st, bool quorate)
+{
+	st->group_quorate = quorate;
+}
+
+bool status_group_quorate(status_t *st)
+{
+	return st->group_quorate;
+}
+
+bool status_writable(status_t *st)
+{
+	return st->quorate && st->group_quorate;
 }
 
 void status_set_clock(status_t *st, int64_t (*now_us)(void))

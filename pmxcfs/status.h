@@ -30,9 +30,17 @@ status_t *status_free(status_t *st);
 
 const char *status_nodename(status_t *st);
 
-/* Quorum: local mode is always quorate. */
+/* Quorum: local mode is always quorate.  corosync's quorum is what
+ * `.members` shows and what gates applying a change (as the original). */
 void status_set_quorate(status_t *st, bool quorate);
 bool status_quorate(status_t *st);
+
+/* Do the daemons of the tree's group hold a quorum of votes themselves
+ * (cluster.c decides; true in local mode)?  Writes need both quorums:
+ * status_writable() is what the filesystem's modes and EACCES follow. */
+void status_set_group_quorate(status_t *st, bool quorate);
+bool status_group_quorate(status_t *st);
+bool status_writable(status_t *st);
 
 /* Add a cluster log entry (priority 0..7, else -EINVAL).  0 also when the
  * duplicate filter (cluster.md §3.10) dropped it; the hook below sees it. */

@@ -139,12 +139,19 @@ def online_is_the_daemon():
     return "offline while stopped, online after; keys sent again"
 
 
+def mode(node, path):
+    """path's st_mode as the node's mount shows it (0 when it cannot)."""
+    r = pc.op(node, "tree", "")
+    return r.get("ok", {}).get(path, [0])[0]
+
+
 @step(needs=("c3",))
 def a_daemon_alone_refuses_writes():
     """corosync's quorum counts corosyncs: with two daemons stopped, the
     third is quorate by that count, but what it wrote alone would be lost
     when a node with a newer database comes back and leads.  Writes also
-    need a quorum of the daemons' group: EACCES until one is back."""
+    need a quorum of the daemons' group: EACCES and read-only modes until
+    one is back."""
     c = c3()
     a, b, d = c.nodes
     assert pc.op(a, "write", "before-alone", "x") == {"ok": 1}
@@ -155,14 +162,20 @@ def a_daemon_alone_refuses_writes():
     assert c.node(a).quorum()["quorate"], "corosync should still be quorate"
     assert pc.op(a, "write", "alone", "x") == {"errno": errno.EACCES}
     assert pc.op(a, "read", "before-alone") == {"ok": "x"}
+    # the modes say so too (no write bits), as without corosync's quorum
+    wait_for(lambda: mode(a, "before-alone") & 0o222 == 0, BOUND,
+             "read-only modes while alone", interval=0.2)
     pc.start(b, EXTRA)
     wait_for(lambda: pc.op(a, "write", "with-two", "y") == {"ok": 1}, BOUND,
              "writes with two daemons", interval=0.2)
+    wait_for(lambda: mode(a, "before-alone") & 0o200, BOUND, "writable modes with two daemons",
+             interval=0.2)
     pc.start(d, EXTRA)
     want = {n.name: (1, n.addr) for n in c.nodes}
     for n in c.nodes:
         wait_for(lambda: pc.online(n) == want, BOUND, "all online on " + n.name, interval=0.2)
-    return "EACCES alone beside quorate corosyncs; writes again with two daemons"
+    return "EACCES and read-only modes alone beside quorate corosyncs; writes again with two " \
+        "daemons"
 
 
 @step(needs=("c3",))

@@ -174,11 +174,27 @@ static void test_json_stays_utf8(fixture_t *f, gconstpointer unused)
 	g_assert_true(g_utf8_validate(v, -1, NULL));
 }
 
+/* writable needs both quorums; status_quorate (corosync's) is apart */
+static void test_writable(fixture_t *f, gconstpointer unused)
+{
+	(void)unused;
+	g_assert_true(status_writable(f->st)); /* local mode */
+	status_set_quorate(f->st, false);
+	g_assert_false(status_writable(f->st));
+	status_set_quorate(f->st, true);
+	status_set_group_quorate(f->st, false);
+	g_assert_true(status_quorate(f->st));
+	g_assert_false(status_writable(f->st));
+	status_set_group_quorate(f->st, true);
+	g_assert_true(status_writable(f->st));
+}
+
 int main(int argc, char **argv)
 {
 	g_test_init(&argc, &argv, NULL);
 	tu_allow_warnings();
 	g_log_set_fatal_mask("status", G_LOG_LEVEL_ERROR);
+	g_test_add("/status/writable", fixture_t, NULL, setup, test_writable, teardown);
 	g_test_add("/status/rrd-cache", fixture_t, NULL, setup, test_rrd_cache, teardown);
 	g_test_add("/status/rrd-expiry", fixture_t, NULL, setup, test_rrd_expiry, teardown);
 	g_test_add("/status/json-stays-utf8", fixture_t, NULL, setup, test_json_stays_utf8,
