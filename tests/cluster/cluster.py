@@ -404,23 +404,31 @@ def _one_cluster_test_at_a_time(timeout=1800):
     Two cluster tests at once on a small machine (make -j2 check) starve
     corosync: its first membership did not finish in 15 s under a sanitizer
     build, and token losses re-form memberships in the middle of steps.
-    CLUSTER_PARALLEL=1 skips it."""
+    CLUSTER_PARALLEL=1 skips it; processes started by the holder (the
+    command line run by test-corosync) inherit it through the environment."""
     global _machine_lock
-    if _machine_lock is not None or os.environ.get("CLUSTER_PARALLEL"):
+    if _machine_lock is not None or os.environ.get("CLUSTER_PARALLEL") or \
+            os.environ.get("PMXCFS_CLUSTER_LOCK_HOLDER"):
         return
     os.makedirs(os.path.dirname(LOCK_PATH), exist_ok=True)
     f = open(LOCK_PATH, "a")
     deadline = time.monotonic() + timeout
+    told = False
     while True:
         try:
             fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
             break
         except BlockingIOError:
+            if not told:
+                print("waiting for another cluster test to end (%s)" % LOCK_PATH,
+                      file=sys.stderr, flush=True)
+                told = True
             if time.monotonic() > deadline:
                 f.close()
                 raise HarnessError("another cluster test held %s for %d s" % (LOCK_PATH, timeout))
             time.sleep(0.2)      # polling the lock, with a bound
     _machine_lock = f
+    os.environ["PMXCFS_CLUSTER_LOCK_HOLDER"] = str(os.getpid())
 _handlers_installed = False
 
 
@@ -875,6 +883,7 @@ def run_steps(steps, state, skip_reason):
     if reason:
         print("1..0 # SKIP " + reason)
         return 0
+    _one_cluster_test_at_a_time()    # before the first step: its times exclude the wait
     print("1..%d" % len(steps))
     sys.stdout.flush()
     failed = 0
