@@ -23,9 +23,10 @@
  *   error mode the group is left (cpg_leave), waiting requests are answered
  *   at once (-EBUSY), and a LEAVE-mode engine is restarted and joins again
  *   after rejoin_delay seconds (the original's "more than 5 s"); ERROR and
- *   VERSION_ERROR stay out for good.  The CPG handle is kept across a
- *   rejoin, as the original does; a lost connection (corosync died) drops
- *   it, aborts what waits, and reconnects from the start job.
+ *   VERSION_ERROR stay out for good.  The rejoin first tries the same
+ *   CPG handle; corosync 3.1 answers "exists" there after our leave, and
+ *   then the handle is dropped and the start job connects anew, as after
+ *   a lost connection (corosync died), which also aborts what waits.
  * - Each application is created once the node id is known (its group's
  *   first connection), and kept: its engine is restarted on each rejoin.
  *   The two groups are independent: one can be out while the other runs.
@@ -256,6 +257,14 @@ static int svc_join(cpg_svc_t *svc)
 	cs_error_t r = cpg_join(svc->handle, &svc->name);
 	if (r == CS_ERR_TRY_AGAIN)
 		return -EAGAIN;
+	if (r == CS_ERR_EXIST) {
+		/* after a cpg_leave, corosync 3.1 keeps answering "exists" on
+		 * that connection (retrying for 5 s did not help): a new one */
+		g_message("%s: corosync still counts us in after our leave; joining through a "
+			  "new connection",
+			  svc->group);
+		return -ECOMM;
+	}
 	if (r != CS_OK) {
 		g_warning("%s: cpg_join failed: %s", svc->group, cs_str(r));
 		return -ECOMM;

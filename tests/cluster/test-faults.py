@@ -263,11 +263,23 @@ class Run:
 
     def start(self):
         n1 = self.c.nodes[0]
-        wait_for(lambda: pc.op(n1, "mkdir", self.rundir) in ({"ok": None}, {"errno": 17}),
-                 BOUND, "mkdir " + self.rundir, interval=0.2)
+        tries = []                       # what each mkdir answered, for the report
+
+        def made():
+            tries.append(pc.op(n1, "mkdir", self.rundir))
+            return tries[-1] in ({"ok": None}, {"errno": 17})
+        wait_for(made, BOUND, "mkdir " + self.rundir, interval=0.2)
         for n in self.c.nodes:
-            wait_for(lambda: pc.op(n, "exists", self.rundir) == {"ok": True}, BOUND,
-                     "%s on %s" % (self.rundir, n.name), interval=0.1)
+            try:
+                wait_for(lambda: pc.op(n, "exists", self.rundir) == {"ok": True}, BOUND,
+                         "%s on %s" % (self.rundir, n.name), interval=0.1)
+            except Timeout:
+                self.c.failed = True     # keep every node's logs
+                raise AssertionError("%s missing on %s after mkdir on %s answered %s; "
+                                     "exists on each node now: %s" % (
+                                         self.rundir, n.name, n1.name, tries[-3:],
+                                         {m.name: pc.op(m, "exists", self.rundir)
+                                          for m in self.c.nodes}))
         self.poller.start()
         for i, n in enumerate(self.c.nodes):
             path = os.path.join(n.log_dir, "history-%s.jsonl" % self.runid)
