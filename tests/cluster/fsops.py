@@ -27,6 +27,7 @@ With --stop-on-error the batch ends at the first failure.  With
 DIR/go before the first operation, so that several nodes start together.
 """
 
+import errno
 import json
 import os
 import sys
@@ -109,6 +110,11 @@ def main():
                 sys.exit("fsops: no go after 60 s")
             time.sleep(0.001)    # a spin on a barrier, not a synchronisation by time
     out = []
+    # not mounted (the daemon not started yet, or gone): every operation
+    # fails as on a dead mount, instead of going into the directory below
+    if not os.path.ismount(mount):
+        json.dump([{"errno": errno.ENOTCONN} for _ in batch], sys.stdout)
+        return
     for op in batch:
         try:
             out.append({"ok": run(mount, op)})

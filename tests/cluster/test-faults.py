@@ -263,6 +263,9 @@ class Run:
 
     def start(self):
         n1 = self.c.nodes[0]
+        # a daemon restarted by the last run's clean-up may not be mounted
+        # yet: a mkdir then went into the directory under the mount point
+        pc.wait_serving(self.c.nodes, BOUND)
         tries = []                       # what each mkdir answered, for the report
 
         def made():
@@ -735,6 +738,7 @@ def restore_data_dir(x, keep):
     x.run("set -e; rm -rf %s/*; cp -a %s/. %s/; umount %s; rm -rf %s/*; cp -a %s/. %s/; "
           "rm -rf %s" % (keep, q, keep, q, q, keep, q, keep), check=True)
     pc.start(x, EXTRA)
+    pc.wait_serving(x.cluster.nodes, BOUND)
 
 
 def fault_damaged_database(run):
