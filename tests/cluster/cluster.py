@@ -1019,6 +1019,9 @@ def main(argv=None):
     if missing:
         print("missing tools: %s (tools/install-deps)" % " ".join(missing), file=sys.stderr)
         return 1
+    # the command line (tools/demo-cluster) is no test: it may run for hours
+    # and must not hold the test lock; tests that start it hold it already
+    os.environ.setdefault("CLUSTER_PARALLEL", "1")
     t0 = time.monotonic()
     with Cluster(args.nodes, debug=args.debug) as c:
         c.keep = args.keep_logs

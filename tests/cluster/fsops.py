@@ -22,7 +22,9 @@ Operations (a list whose first item is the name):
   ["tree", path]               {relative path: [mode, uid, gid, size, mtime]} of
                                everything below path (stat, symlinks not
                                followed; names starting with "." skipped)
-With --stop-on-error the batch ends at the first failure.  With
+When the mount point is not mounted (the daemon not started yet, or
+gone), every operation answers ENOTCONN instead of reaching the directory
+below it.  With --stop-on-error the batch ends at the first failure.  With
 --barrier DIR it creates DIR/ready.<pid> and waits (at most 60 s) for
 DIR/go before the first operation, so that several nodes start together.
 """
