@@ -626,7 +626,7 @@ int cluster_submit(cluster_t *cl, const dcdb_msg_t *m, cluster_done_fn done, voi
 {
 	if (!cl->dcdb) /* not connected yet: dcdb_send checks quorum */
 		return status_quorate(cl->st) ? -EBUSY : -EACCES;
-	if (!group_quorate(cl))
+	if (!status_group_quorate(cl->st)) /* kept by group_update */
 		return -EACCES;
 	uint64_t count = 0;
 	int r = dcdb_send(cl->dcdb, m, &count);

@@ -193,7 +193,7 @@ static const memdb_entry_t *entry_of(fs_t *fs, fuse_ino_t ino)
 }
 
 /* writable: corosync's quorum and the daemons' own (status_writable) */
-static bool quorate(fs_t *fs)
+static bool writable(fs_t *fs)
 {
 	return status_writable(fs->st);
 }
@@ -256,7 +256,7 @@ static void stat_entry(fs_t *fs, const memdb_entry_t *e, struct stat *st)
 	st->st_uid = 0;
 	st->st_gid = fs->opts.gid;
 	st->st_blksize = MEMDB_BLOCKSIZE;
-	bool q = quorate(fs);
+	bool q = writable(fs);
 	if (e->inode == 0) {
 		st->st_mode = S_IFDIR | 0755;
 		st->st_nlink = 2;
@@ -287,7 +287,7 @@ static void stat_virt(fs_t *fs, const virt_t *v, struct stat *st)
 	st->st_nlink = 1;
 	st->st_blksize = MEMDB_BLOCKSIZE;
 	if (v->kind == VIRT_LINK) {
-		st->st_mode = S_IFLNK | (quorate(fs) ? 0755 : 0555);
+		st->st_mode = S_IFLNK | (writable(fs) ? 0755 : 0555);
 		g_autofree char *t = link_target(fs, v);
 		st->st_size = (off_t)strlen(t);
 	} else {
@@ -678,7 +678,7 @@ static void pending_commit(fs_t *fs, uint64_t ino, fuse_req_t req)
 	const memdb_entry_t *e = memdb_get(fs->mdb, ino);
 	if (p && p->dirty && !e)
 		p->dirty = false; /* unlinked while open: the bytes go with it */
-	int r = !p || !p->dirty ? memdb_persist(fs->mdb, ino) : quorate(fs) ? 0 : -EACCES;
+	int r = !p || !p->dirty ? memdb_persist(fs->mdb, ino) : writable(fs) ? 0 : -EACCES;
 	if (r < 0 || !p || !p->dirty) {
 		if (req)
 			fuse_reply_err(req, -r);
@@ -945,7 +945,7 @@ static void fs_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to
 	int r = check_chmod_chown(fs, path, attr, to_set);
 	bool changes =
 		to_set & (FUSE_SET_ATTR_SIZE | FUSE_SET_ATTR_MTIME | FUSE_SET_ATTR_MTIME_NOW);
-	if (r == 0 && changes && !quorate(fs))
+	if (r == 0 && changes && !writable(fs))
 		r = -EACCES;
 	op_t *op = r == 0 && changes && clustered(fs) ? op_new(fs, req, OP_ATTR, path, e->inode)
 						      : NULL;
@@ -1011,7 +1011,7 @@ static void make_entry(fuse_req_t req, fuse_ino_t parent, const char *name, make
 	g_autofree char *path = child_path(fs, parent, name, &err);
 	if (!path)
 		return (void)fuse_reply_err(req, err);
-	int r = quorate(fs) ? memdb_check_space(fs->mdb, 0, 1) : -EACCES;
+	int r = writable(fs) ? memdb_check_space(fs->mdb, 0, 1) : -EACCES;
 	if (r == 0 && clustered(fs)) {
 		op_t *op = op_new(fs, req, fi ? OP_CREATE : OP_ENTRY, path, 0);
 		if (fi)
@@ -1120,7 +1120,7 @@ static void fs_unlink_common(fuse_req_t req, fuse_ino_t parent, const char *name
 	g_autofree char *path = child_path(fs, parent, name, &err);
 	if (!path)
 		return (void)fuse_reply_err(req, err);
-	if (!quorate(fs))
+	if (!writable(fs))
 		return (void)fuse_reply_err(req, EACCES);
 	const memdb_entry_t *e = memdb_lookup(fs->mdb, path);
 	if (!e)
@@ -1176,7 +1176,7 @@ static void fs_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_
 	g_autofree char *to = child_path(fs, newparent, newname, &err);
 	if (!to)
 		return (void)fuse_reply_err(req, err);
-	if (!quorate(fs))
+	if (!writable(fs))
 		return (void)fuse_reply_err(req, EACCES);
 	if ((flags & RENAME_NOREPLACE) && memdb_lookup(fs->mdb, to))
 		return (void)fuse_reply_err(req, EEXIST);
@@ -1217,7 +1217,7 @@ static void fs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	if (e->type != MEMDB_TYPE_REG)
 		return (void)fuse_reply_err(req, EISDIR);
 	bool trunc = (fi->flags & O_TRUNC) && (fi->flags & O_ACCMODE) != O_RDONLY;
-	if (trunc && !quorate(fs))
+	if (trunc && !writable(fs))
 		return (void)fuse_reply_err(req, EACCES);
 	handle_t *h = handle_new(fs, e->inode);
 	h->snapshot = e->data ? g_bytes_ref(e->data) : NULL;
@@ -1299,7 +1299,7 @@ static void fs_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t siz
 		return (void)fuse_reply_write(req, (size_t)r);
 	}
 	handle_t *h = (handle_t *)(uintptr_t)fi->fh;
-	if (!quorate(fs))
+	if (!writable(fs))
 		return (void)fuse_reply_err(req, EACCES);
 	if (off < 0)
 		return (void)fuse_reply_err(req, EINVAL);
