@@ -29,6 +29,7 @@ mounts inside the nodes and through each node's database file.
 
 import errno
 import os
+import re
 import signal
 import sys
 import time
@@ -288,6 +289,15 @@ def frozen_corosync_bounded():
     assert len(results) == 4, "writes still hang after %.0fs" % waited
     for r, secs in results.values():
         assert r == {"errno": errno.EBUSY}, "a write under a frozen corosync: %s" % (r,)
+    # the bound is raised to twice token + consensus (a membership change
+    # delivers nothing that long): the daemon says which, and the first
+    # write waited at least that long
+    with open(os.path.join(a.log_dir, "pmxcfs.log"), errors="replace") as f:
+        said = re.findall(r"may deliver nothing for (\d+) ms", f.read())
+    assert said and int(said[-1]) > STALL * 1000, "no raised bound in the log: %s" % said
+    bound = int(said[-1]) / 1000
+    assert max(x[1] for x in results.values()) >= bound - 0.5, \
+        "EBUSY before the bound of %.1fs: %s" % (bound, results)
     # reads go on, and new changes fail at once
     r = pc.op(a, "read", ".version")
     assert "ok" in r, "reading .version under a frozen corosync: %s" % (r,)
@@ -301,8 +311,9 @@ def frozen_corosync_bounded():
     secs, _ = pc.wait_converged(c.nodes, BOUND)
     wait_for(lambda: pc.read(a, "after-freeze") == "acknowledged on node2", BOUND,
              "node1 has node2's write", interval=0.1)
-    return "4 writes EBUSY after %.1fs (option %ds), a later one in %.2fs; converged %.1fs " \
-        "after SIGCONT" % (max(x[1] for x in results.values()), STALL, late, secs)
+    return "4 writes EBUSY after %.1fs (bound %.1fs, option %ds), a later one in %.2fs; " \
+        "converged %.1fs after SIGCONT" % (max(x[1] for x in results.values()), bound, STALL,
+                                           late, secs)
 
 
 @step()
