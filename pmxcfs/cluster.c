@@ -51,6 +51,7 @@
 #include <unistd.h>
 
 #include "cluster.h"
+#include "confirm.h"
 #include "constants.h"
 #include "dcdb.h"
 #include "kvstore.h"
@@ -89,6 +90,18 @@ struct cpg_svc {
 	bool stalled;         /* left because corosync stalled: cpg_leave waits */
 };
 
+/* The group of confirmed writes (confirm.h): a plain CPG group, no engine. */
+typedef struct confirm_svc {
+	struct cpg_name name;
+	cpg_handle_t handle;
+	bool have_handle, joined, failing;
+	guint fd_src, send_src;
+	bool resend_all;    /* the last message did not go out: all again */
+	GArray *members;    /* dfsm_member_t: the group now */
+	GHashTable *seen;   /* (nodeid << 32 | pid) of daemons seen in the group */
+	gint64 last_reject; /* monotonic time of the last malformed message logged */
+} confirm_svc_t;
+
 struct cluster {
 	memdb_t *mdb;
 	status_t *st;
@@ -96,6 +109,10 @@ struct cluster {
 	dcdb_t *dcdb;
 	kvstore_t *kvstore;
 	GHashTable *waiters; /* count -> waiter_t */
+	unsigned n_applied;  /* waiters applied here, waiting for confirmation */
+	confirm_t *confirm;  /* for the dcdb engine's identity (NULL before) */
+	confirm_svc_t confirm_svc;
+	GArray *dcdb_addrs; /* dfsm_member_t: the pve_dcdb_v1 members */
 	cpg_svc_t dcdb_svc;
 	cpg_svc_t kvstore_svc;
 	/* quorum */
@@ -116,6 +133,10 @@ struct cluster {
 typedef struct waiter {
 	cluster_done_fn done;
 	void *data;
+	uint64_t count;
+	bool applied; /* applied here with `result`; waits for a quorum's word */
+	int result;
+	gint64 applied_at; /* monotonic */
 } waiter_t;
 
 static const char *cs_str(cs_error_t e)
@@ -335,10 +356,14 @@ static void on_cpg_confchg(cpg_handle_t h, const struct cpg_name *group,
 	dfsm_confchg(svc->dfsm, m, n, n_joined);
 }
 
+static void confirm_flush(cluster_t *cl);
+
 static gboolean on_svc_fd(gint fd, GIOCondition cond, gpointer data)
 {
 	cpg_svc_t *svc = data;
 	cs_error_t r = cpg_dispatch(svc->handle, CS_DISPATCH_ALL);
+	if (svc == &svc->cl->dcdb_svc)
+		confirm_flush(svc->cl); /* one word for what this batch applied */
 	if (r == CS_OK || r == CS_ERR_TRY_AGAIN) {
 		if (svc->stalled) {
 			g_message("%s: corosync answers again", svc->group);
@@ -447,15 +472,47 @@ static bool dcdb_hook_quorate(void *ud)
 	return status_quorate(cl->st);
 }
 
+/* Answer the request of our change @count, if one waits. */
+static void waiter_answer(cluster_t *cl, uint64_t count, int result)
+{
+	gpointer key = NULL, p = NULL;
+	if (!g_hash_table_steal_extended(cl->waiters, &count, &key, &p))
+		return;
+	waiter_t *w = p;
+	if (w->applied)
+		cl->n_applied--;
+	g_free(key);
+	w->done(w->data, result);
+	g_free(w);
+}
+
+static bool confirm_possible(cluster_t *cl);
+static void confirm_check(cluster_t *cl);
+
+/* Our change was applied here (or never will be).  An applied change is
+ * answered once a quorum confirmed it (confirm.h), unless none can. */
 static void dcdb_hook_result(void *ud, uint64_t count, int result)
 {
 	cluster_t *cl = ud;
-	gpointer key = NULL, w = NULL;
-	if (!g_hash_table_steal_extended(cl->waiters, &count, &key, &w))
+	waiter_t *w = g_hash_table_lookup(cl->waiters, &count);
+	if (!w || w->applied)
 		return;
-	g_free(key);
-	((waiter_t *)w)->done(((waiter_t *)w)->data, result);
-	g_free(w);
+	if (result < 0 || !confirm_possible(cl)) {
+		waiter_answer(cl, count, result);
+		return;
+	}
+	w->applied = true;
+	w->result = result;
+	w->applied_at = g_get_monotonic_time();
+	cl->n_applied++;
+	confirm_check(cl);
+}
+
+static void dcdb_hook_applied(void *ud, uint32_t nodeid, uint32_t pid, uint64_t count)
+{
+	cluster_t *cl = ud;
+	if (cl->confirm)
+		confirm_applied(cl->confirm, nodeid, pid, count);
 }
 
 static void conf_sync(cluster_t *cl, bool notify);
@@ -485,11 +542,16 @@ static dfsm_t *dcdb_connected(cpg_svc_t *svc, uint32_t nodeid, bool renew)
 	cluster_t *cl = svc->cl;
 	if (renew)
 		cl->dcdb = dcdb_free(cl->dcdb);
+	if (renew || !cl->confirm) {
+		confirm_free(cl->confirm);
+		cl->confirm = confirm_new(nodeid, (uint32_t)getpid());
+	}
 	if (!cl->dcdb) {
 		static const dcdb_hooks_t hooks = {
 			.send = dcdb_hook_send,
 			.quorate = dcdb_hook_quorate,
 			.result = dcdb_hook_result,
+			.applied = dcdb_hook_applied,
 			.corosync_conf_changed = dcdb_hook_conf,
 			.log = dcdb_hook_log,
 		};
@@ -548,7 +610,9 @@ static gboolean on_watchdog(gpointer data)
 {
 	cluster_t *cl = data;
 	cpg_svc_t *svc = &cl->dcdb_svc;
-	if (!svc->joined || svc->stalled || !svc->dfsm || g_hash_table_size(cl->waiters) == 0 ||
+	confirm_check(cl); /* confirmations that took too long */
+	unsigned waiting = g_hash_table_size(cl->waiters) - cl->n_applied;
+	if (!svc->joined || svc->stalled || !svc->dfsm || waiting == 0 ||
 	    DFSM_MODE_IS_ERROR(dfsm_mode(svc->dfsm)))
 		return G_SOURCE_CONTINUE;
 	/* from the last delivery, or from when the oldest request came if
@@ -558,7 +622,7 @@ static gboolean on_watchdog(gpointer data)
 		return G_SOURCE_CONTINUE;
 	g_critical("%s: corosync delivered nothing for %" G_GINT64_FORMAT
 		   " ms while %u changes wait: answering them EBUSY and leaving the group",
-		   svc->group, quiet, g_hash_table_size(cl->waiters));
+		   svc->group, quiet, waiting);
 	svc->stalled = true;
 	sendq_clear(svc);
 	dfsm_leave(svc->dfsm);
@@ -605,20 +669,27 @@ static void group_update(cluster_t *cl)
 	status_set_group_quorate(cl->st, q);
 	if (status_writable(cl->st) != was && cl->opts.quorum_changed)
 		cl->opts.quorum_changed(cl->opts.data, status_quorate(cl->st));
+	confirm_check(cl);
 }
+
+static void confirm_prune(cluster_t *cl);
 
 /* the group's node ids, each once (a node may run two daemons briefly) */
 static void dcdb_members(cpg_svc_t *svc, const struct cpg_address *m, size_t n)
 {
 	cluster_t *cl = svc->cl;
 	g_array_set_size(cl->dcdb_group, 0);
+	g_array_set_size(cl->dcdb_addrs, 0);
 	for (size_t i = 0; i < n; i++) {
+		dfsm_member_t a = {m[i].nodeid, m[i].pid};
+		g_array_append_val(cl->dcdb_addrs, a);
 		bool seen = false;
 		for (guint j = 0; j < cl->dcdb_group->len && !seen; j++)
 			seen = g_array_index(cl->dcdb_group, uint32_t, j) == m[i].nodeid;
 		if (!seen)
 			g_array_append_val(cl->dcdb_group, m[i].nodeid);
 	}
+	confirm_prune(cl);
 	group_update(cl);
 }
 
@@ -635,9 +706,10 @@ int cluster_submit(cluster_t *cl, const dcdb_msg_t *m, cluster_done_fn done, voi
 	waiter_t *w = g_new0(waiter_t, 1);
 	w->done = done;
 	w->data = data;
+	w->count = count;
 	uint64_t *key = g_new(uint64_t, 1);
 	*key = count;
-	if (g_hash_table_size(cl->waiters) == 0)
+	if (g_hash_table_size(cl->waiters) == cl->n_applied)
 		cl->dcdb_svc.wait_since = g_get_monotonic_time();
 	g_hash_table_insert(cl->waiters, key, w);
 	return 0;
@@ -655,6 +727,285 @@ unsigned cluster_outstanding(cluster_t *cl)
 	return g_hash_table_size(cl->waiters);
 }
 
+/* --- confirmed writes (confirm.h) ------------------------------------------------ */
+
+static uint64_t addr_key(uint32_t nodeid, uint32_t pid)
+{
+	return (uint64_t)nodeid << 32 | pid;
+}
+
+static bool addr_in(const GArray *a, uint32_t nodeid, uint32_t pid)
+{
+	for (guint i = 0; i < a->len; i++) {
+		const dfsm_member_t *m = &g_array_index(a, dfsm_member_t, i);
+		if (m->nodeid == nodeid && m->pid == pid)
+			return true;
+	}
+	return false;
+}
+
+/* Forget daemons that are neither in pve_dcdb_v1 nor in the confirm group. */
+static void confirm_prune(cluster_t *cl)
+{
+	confirm_svc_t *cs = &cl->confirm_svc;
+	GHashTableIter it;
+	gpointer key;
+	g_hash_table_iter_init(&it, cs->seen);
+	while (g_hash_table_iter_next(&it, &key, NULL)) {
+		uint64_t k = *(uint64_t *)key;
+		uint32_t nodeid = (uint32_t)(k >> 32), pid = (uint32_t)k;
+		if (!addr_in(cl->dcdb_addrs, nodeid, pid) && !addr_in(cs->members, nodeid, pid))
+			g_hash_table_iter_remove(&it);
+	}
+}
+
+/* Can a quorum confirm our changes?  Only our daemons confirm: when we and
+ * the members of pve_dcdb_v1 that were seen in the confirm group hold no
+ * quorum of votes (original nodes make up the rest, or we are not in the
+ * confirm group), a change is answered once it is applied here, as the
+ * original answers it.  A member that left the confirm group but not
+ * pve_dcdb_v1 still counts, so a partition seen first in the confirm group
+ * does not look like a cluster of original nodes. */
+static bool confirm_possible(cluster_t *cl)
+{
+	confirm_svc_t *cs = &cl->confirm_svc;
+	if (!cl->confirm || !cs->joined || cl->need == 0)
+		return false;
+	uint32_t self = cl->dcdb_svc.nodeid;
+	uint32_t have = GPOINTER_TO_UINT(g_hash_table_lookup(cl->votes, GUINT_TO_POINTER(self)));
+	g_autoptr(GArray) counted = g_array_new(FALSE, FALSE, sizeof(uint32_t));
+	for (guint i = 0; i < cl->dcdb_addrs->len; i++) {
+		const dfsm_member_t *m = &g_array_index(cl->dcdb_addrs, dfsm_member_t, i);
+		uint64_t k = addr_key(m->nodeid, m->pid);
+		if (m->nodeid == self || !g_hash_table_contains(cs->seen, &k))
+			continue;
+		bool dup = false;
+		for (guint j = 0; j < counted->len && !dup; j++)
+			dup = g_array_index(counted, uint32_t, j) == m->nodeid;
+		if (dup)
+			continue;
+		g_array_append_val(counted, m->nodeid);
+		have += GPOINTER_TO_UINT(
+			g_hash_table_lookup(cl->votes, GUINT_TO_POINTER(m->nodeid)));
+	}
+	return have >= cl->need;
+}
+
+/* Answer what a quorum now holds, and what it never will: a node cut off
+ * (not writable) before the word came, or no word within the bound, gets
+ * EBUSY ("not known": the change may or may not be kept). */
+static void confirm_check(cluster_t *cl)
+{
+	if (cl->n_applied == 0)
+		return;
+	bool writable = status_writable(cl->st);
+	bool possible = confirm_possible(cl);
+	gint64 now = g_get_monotonic_time();
+	g_autoptr(GArray) answers = g_array_new(FALSE, FALSE, sizeof(int64_t) * 2);
+	GHashTableIter it;
+	gpointer value;
+	g_hash_table_iter_init(&it, cl->waiters);
+	while (g_hash_table_iter_next(&it, NULL, &value)) {
+		waiter_t *w = value;
+		if (!w->applied)
+			continue;
+		int64_t a[2] = {(int64_t)w->count, w->result};
+		gint64 waited = (now - w->applied_at) / 1000;
+		if (!writable) {
+			g_warning(
+				"change %" G_GUINT64_FORMAT " was applied here, but this node lost "
+				"its quorum before a quorum confirmed it: answering EBUSY (it may "
+				"or may not be kept)",
+				w->count);
+			a[1] = -EBUSY;
+		} else if (cl->confirm &&
+			   confirm_votes(cl->confirm, w->count, cl->votes) >= cl->need) {
+			/* a quorum holds it */
+		} else if (!cl->confirm_svc.joined) {
+			g_warning("change %" G_GUINT64_FORMAT " was applied here, but the "
+				  "connection to %s was lost before a quorum confirmed it: "
+				  "answering EBUSY (it may or may not be kept)",
+				  w->count, CONFIRM_GROUP_NAME);
+			a[1] = -EBUSY;
+		} else if (!possible) {
+			g_debug("change %" G_GUINT64_FORMAT " answered unconfirmed: the daemons "
+				"that confirm hold no quorum of votes",
+				w->count);
+		} else if (waited >= cl->bound_ms) {
+			g_warning("change %" G_GUINT64_FORMAT " was applied here, but no quorum "
+				  "confirmed it within %" G_GINT64_FORMAT
+				  " ms: answering EBUSY (it "
+				  "may or may not be kept)",
+				  w->count, waited);
+			a[1] = -EBUSY;
+		} else {
+			continue;
+		}
+		g_array_append_vals(answers, a, 1);
+	}
+	for (guint i = 0; i < answers->len; i++) {
+		const int64_t *a = &g_array_index(answers, int64_t, 2 * i);
+		waiter_answer(cl, (uint64_t)a[0], (int)a[1]);
+	}
+}
+
+static gboolean on_confirm_retry(gpointer data)
+{
+	cluster_t *cl = data;
+	cl->confirm_svc.send_src = 0;
+	confirm_flush(cl);
+	return G_SOURCE_REMOVE;
+}
+
+/* Multicast our word on what was applied since the last one. */
+static void confirm_flush(cluster_t *cl)
+{
+	confirm_svc_t *cs = &cl->confirm_svc;
+	if (!cl->confirm || !cs->joined || cs->send_src)
+		return;
+	g_autoptr(GBytes) b = confirm_take(cl->confirm, cs->resend_all);
+	if (!b)
+		return;
+	gsize len;
+	struct iovec iov = {(void *)g_bytes_get_data(b, &len), 0};
+	iov.iov_len = len;
+	cs_error_t r = cpg_mcast_joined(cs->handle, CPG_TYPE_AGREED, &iov, 1);
+	if (r == CS_OK) {
+		cs->resend_all = false;
+		return;
+	}
+	cs->resend_all = true; /* what this message said goes in the next one */
+	if (r != CS_ERR_TRY_AGAIN)
+		g_warning("%s: cpg_send_message failed: %s", CONFIRM_GROUP_NAME, cs_str(r));
+	cs->send_src = g_timeout_add(SEND_RETRY_MS, on_confirm_retry, cl);
+}
+
+static void on_confirm_deliver(cpg_handle_t h, const struct cpg_name *group, uint32_t nodeid,
+			       uint32_t pid, void *msg, size_t len)
+{
+	void *ctx = NULL;
+	cpg_context_get(h, &ctx);
+	cluster_t *cl = ctx;
+	if (!cl || !cl->confirm || (nodeid == cl->dcdb_svc.nodeid && pid == (uint32_t)getpid()))
+		return;
+	int r = confirm_receive(cl->confirm, nodeid, msg, len);
+	if (r < 0) {
+		gint64 now = g_get_monotonic_time();
+		if (now - cl->confirm_svc.last_reject > 10 * G_USEC_PER_SEC) {
+			g_warning("%s: ignoring a message from %u/%u (%zu bytes): %s",
+				  CONFIRM_GROUP_NAME, nodeid, pid, len, g_strerror(-r));
+			cl->confirm_svc.last_reject = now;
+		}
+		return;
+	}
+	confirm_check(cl);
+}
+
+static void on_confirm_confchg(cpg_handle_t h, const struct cpg_name *group,
+			       const struct cpg_address *members, size_t n,
+			       const struct cpg_address *left, size_t n_left,
+			       const struct cpg_address *joined, size_t n_joined)
+{
+	void *ctx = NULL;
+	cpg_context_get(h, &ctx);
+	cluster_t *cl = ctx;
+	if (!cl)
+		return;
+	confirm_svc_t *cs = &cl->confirm_svc;
+	g_array_set_size(cs->members, 0);
+	for (size_t i = 0; i < n; i++) {
+		dfsm_member_t a = {members[i].nodeid, members[i].pid};
+		g_array_append_val(cs->members, a);
+		uint64_t *k = g_new(uint64_t, 1);
+		*k = addr_key(a.nodeid, a.pid);
+		g_hash_table_add(cs->seen, k);
+	}
+	g_debug("%s: members: %zu (%zu joined, %zu left)", CONFIRM_GROUP_NAME, n, n_joined, n_left);
+	confirm_prune(cl);
+	confirm_check(cl);
+}
+
+static void confirm_disconnect(cluster_t *cl)
+{
+	confirm_svc_t *cs = &cl->confirm_svc;
+	if (cs->send_src) {
+		g_source_remove(cs->send_src);
+		cs->send_src = 0;
+	}
+	if (cs->fd_src) {
+		g_source_remove(cs->fd_src);
+		cs->fd_src = 0;
+	}
+	if (cs->have_handle)
+		cpg_finalize(cs->handle); /* leaves the group; no reply awaited */
+	cs->have_handle = cs->joined = false;
+	g_array_set_size(cs->members, 0);
+	confirm_prune(cl);
+	confirm_check(cl);
+}
+
+static gboolean on_confirm_fd(gint fd, GIOCondition cond, gpointer data)
+{
+	cluster_t *cl = data;
+	cs_error_t r = cpg_dispatch(cl->confirm_svc.handle, CS_DISPATCH_ALL);
+	if (r == CS_OK || r == CS_ERR_TRY_AGAIN)
+		return G_SOURCE_CONTINUE;
+	g_warning("%s: cpg_dispatch failed: %s; reconnecting", CONFIRM_GROUP_NAME, cs_str(r));
+	cl->confirm_svc.fd_src = 0;
+	confirm_disconnect(cl);
+	return G_SOURCE_REMOVE;
+}
+
+/* From the start job, before pve_dcdb_v1: a peer sees us here before it
+ * sees our first change. */
+static void confirm_connect(cluster_t *cl)
+{
+	confirm_svc_t *cs = &cl->confirm_svc;
+	if (!cs->have_handle) {
+		cpg_model_v1_data_t model = {
+			.model = CPG_MODEL_V1,
+			.cpg_deliver_fn = on_confirm_deliver,
+			.cpg_confchg_fn = on_confirm_confchg,
+		};
+		cs_error_t r = cpg_model_initialize(&cs->handle, CPG_MODEL_V1,
+						    (cpg_model_data_t *)&model, cl);
+		if (r != CS_OK) {
+			if (!cs->failing)
+				g_warning("%s: cpg_initialize failed: %s (retrying every second)",
+					  CONFIRM_GROUP_NAME, cs_str(r));
+			cs->failing = true;
+			return;
+		}
+		int fd = -1;
+		if ((r = cpg_fd_get(cs->handle, &fd)) != CS_OK) {
+			g_warning("%s: cannot get the fd: %s", CONFIRM_GROUP_NAME, cs_str(r));
+			cpg_finalize(cs->handle);
+			cs->failing = true;
+			return;
+		}
+		cs->have_handle = true;
+		cs->fd_src = g_unix_fd_add(fd, G_IO_IN | G_IO_ERR | G_IO_HUP, on_confirm_fd, cl);
+	}
+	if (cs->joined)
+		return;
+	cs_error_t r = cpg_join(cs->handle, &cs->name);
+	if (r == CS_ERR_TRY_AGAIN)
+		return; /* the start job tries again in a second */
+	if (r != CS_OK) {
+		if (!cs->failing)
+			g_warning("%s: cpg_join failed: %s (retrying every second)",
+				  CONFIRM_GROUP_NAME, cs_str(r));
+		cs->failing = true;
+		confirm_disconnect(cl);
+		return;
+	}
+	if (cs->failing)
+		g_message("%s: joined", CONFIRM_GROUP_NAME);
+	cs->failing = false;
+	cs->joined = true;
+	cs->resend_all = true;
+}
+
 /* --- quorum (§5.1) ------------------------------------------------------------ */
 
 static void set_quorate(cluster_t *cl, bool q)
@@ -665,6 +1016,7 @@ static void set_quorate(cluster_t *cl, bool q)
 	g_message(q ? "node has quorum" : "node lost quorum");
 	if (cl->opts.quorum_changed)
 		cl->opts.quorum_changed(cl->opts.data, q);
+	confirm_check(cl);
 }
 
 /* Ask corosync now: its quorum notice of a membership change may come after
@@ -1011,6 +1363,7 @@ static gboolean on_start_job(gpointer data)
 	cluster_t *cl = data;
 	quorum_connect(cl);
 	cmap_connect(cl);
+	confirm_connect(cl);
 	svc_connect(&cl->dcdb_svc);
 	svc_connect(&cl->kvstore_svc);
 	return G_SOURCE_CONTINUE;
@@ -1043,6 +1396,11 @@ cluster_t *cluster_new(memdb_t *mdb, status_t *st, const cluster_options_t *opts
 	cl->waiters = g_hash_table_new_full(g_int64_hash, g_int64_equal, g_free, NULL);
 	cl->votes = g_hash_table_new(g_direct_hash, g_direct_equal);
 	cl->dcdb_group = g_array_new(FALSE, FALSE, sizeof(uint32_t));
+	cl->dcdb_addrs = g_array_new(FALSE, FALSE, sizeof(dfsm_member_t));
+	cl->confirm_svc.name.length = (uint32_t)CONFIRM_GROUP_NAME_LEN;
+	memcpy(cl->confirm_svc.name.value, CONFIRM_GROUP_NAME, CONFIRM_GROUP_NAME_LEN);
+	cl->confirm_svc.members = g_array_new(FALSE, FALSE, sizeof(dfsm_member_t));
+	cl->confirm_svc.seen = g_hash_table_new_full(g_int64_hash, g_int64_equal, g_free, NULL);
 	svc_init(&cl->dcdb_svc, cl, DCDB_GROUP_NAME, DCDB_GROUP_NAME_LEN, dcdb_connected,
 		 dcdb_members);
 	svc_init(&cl->kvstore_svc, cl, KVSTORE_GROUP_NAME, KVSTORE_GROUP_NAME_LEN,
@@ -1071,6 +1429,7 @@ cluster_t *cluster_free(cluster_t *cl)
 		g_source_remove(cl->reload_src);
 	svc_disconnect(&cl->dcdb_svc);
 	svc_disconnect(&cl->kvstore_svc);
+	confirm_disconnect(cl);
 	cl->kvstore = kvstore_free(cl->kvstore);
 	cl->dcdb = dcdb_free(cl->dcdb); /* aborts what waits: -EBUSY */
 	/* anything left had no engine to answer it */
@@ -1083,10 +1442,15 @@ cluster_t *cluster_free(cluster_t *cl)
 	}
 	g_list_free(left);
 	g_hash_table_unref(cl->waiters);
+	cl->n_applied = 0;
 	quorum_disconnect(cl);
 	cmap_disconnect(cl);
 	g_hash_table_unref(cl->votes);
 	g_array_unref(cl->dcdb_group);
+	g_array_unref(cl->dcdb_addrs);
+	g_array_unref(cl->confirm_svc.members);
+	g_hash_table_unref(cl->confirm_svc.seen);
+	cl->confirm = confirm_free(cl->confirm);
 	g_free(cl);
 	return NULL;
 }

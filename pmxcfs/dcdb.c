@@ -354,6 +354,13 @@ static void on_result(void *ud, uint64_t count, bool processed, int msg_result)
 		db->hooks.result(db->ud, count, processed ? msg_result : -EBUSY);
 }
 
+static void on_applied(void *ud, uint32_t nodeid, uint32_t pid, uint64_t count)
+{
+	dcdb_t *db = ud;
+	if (db->hooks.applied)
+		db->hooks.applied(db->ud, nodeid, pid, count);
+}
+
 static void on_log(void *ud, int level, const char *msg)
 {
 	dcdb_t *db = ud;
@@ -411,6 +418,7 @@ dcdb_t *dcdb_new(memdb_t *mdb, uint32_t nodeid, uint32_t pid, const dcdb_hooks_t
 		.checksum = on_checksum,
 		.cleanup = on_cleanup,
 		.result = on_result,
+		.applied = on_applied,
 		.log = on_log,
 	};
 	dcdb_t *db = g_new0(dcdb_t, 1);

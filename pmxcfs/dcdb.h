@@ -31,6 +31,8 @@ typedef struct dcdb_hooks {
 	 * request answers (§2.3): the memdb result, -EBUSY if it was never
 	 * applied here, -EPERM if this node could not apply it */
 	void (*result)(void *ud, uint64_t count, int result);
+	/* another member's change @count was applied here (may be NULL) */
+	void (*applied)(void *ud, uint32_t nodeid, uint32_t pid, uint64_t count);
 	/* corosync.conf changed by a change (@ours: sent by this node) or a
 	 * resync (may be NULL; the sync of §2.11 lives with the caller) */
 	void (*corosync_conf_changed)(void *ud, bool ours);

@@ -238,6 +238,8 @@ static void deliver_normal(dfsm_t *d, uint32_t nodeid, uint32_t pid, const dfsm_
 				&msg_result);
 	if (nodeid == d->nodeid && pid == d->pid)
 		record_result(d, m->count, res, msg_result);
+	else if (res > 0 && d->cb.applied)
+		d->cb.applied(d->ud, nodeid, pid, m->count);
 	if (res < 0) {
 		logf_(d, LOG_ERR, "applying a message from %u/%u failed: leaving", nodeid, pid);
 		leave(d);

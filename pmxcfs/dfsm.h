@@ -85,6 +85,9 @@ typedef struct dfsm_callbacks {
 	/* The outcome of our message @count: @processed with the app's
 	 * @msg_result, or not (aborted or lost). */
 	void (*result)(void *ud, uint64_t count, bool processed, int msg_result);
+	/* Another member's message @count was applied here (deliver said
+	 * so); may be NULL.  Confirmed writes (confirm.h) are built on it. */
+	void (*applied)(void *ud, uint32_t nodeid, uint32_t pid, uint64_t count);
 	/* A line for the log (level as syslog). */
 	void (*log)(void *ud, int level, const char *msg);
 } dfsm_callbacks_t;

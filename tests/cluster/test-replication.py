@@ -20,6 +20,8 @@ namespaces.  What is checked, in order:
   catch up, each within a measured time;
 * kill -9 of one daemon, and a restart of all daemons at once, converge;
 * many writes in flight from one node (pipelined) all land, in order;
+* a write is answered only once a quorum of daemons applied it, and gets
+  EBUSY when none confirms it within the bound;
 * five nodes: a write on the last is on all.
 
 Needs root, corosync, unshare, nsenter, nft; skipped otherwise.  Steps on a
@@ -314,6 +316,80 @@ def frozen_corosync_bounded():
     return "4 writes EBUSY after %.1fs (bound %.1fs, option %ds), a later one in %.2fs; " \
         "converged %.1fs after SIGCONT" % (max(x[1] for x in results.values()), bound, STALL,
                                            late, secs)
+
+
+def _write_in_thread(node, path, text):
+    """Start a write on node in a thread; the dict gets "r" (its result)
+    and "secs" when it is answered."""
+    import threading
+    out = {}
+
+    def go():
+        t = time.monotonic()
+        try:
+            out["r"] = pc.op(node, "write", path, text)
+        except Exception as e:          # reported by the caller
+            out["r"] = "%s: %s" % (type(e).__name__, e)
+        out["secs"] = time.monotonic() - t
+    threading.Thread(target=go, daemon=True).start()
+    return out
+
+
+@step()
+def writes_wait_for_a_quorum():
+    """A write is answered only once daemons holding a quorum of votes have
+    applied it (docs/cluster.md, "Confirmed writes"): with the daemons of
+    node2 and node3 frozen (their corosyncs run, so node1 is quorate and
+    its own change comes back to it at once), a write on node1 is not
+    answered; once node2's daemon runs again it is, and node2 has it.
+    With both frozen past the bound, the write gets EBUSY ("not known"),
+    and it is on every node after they run again."""
+    c = c3()
+    a, b, d = c.nodes
+    pc.write_ok(a, "confirm-me", "before")
+    c.stop(b, "pmxcfs")
+    c.stop(d, "pmxcfs")
+    try:
+        out = _write_in_thread(a, "confirm-me", "while the others sleep")
+        # nothing may answer it while no other daemon can confirm: a bounded
+        # look for a wrong answer, not a synchronisation
+        deadline = time.monotonic() + 2.0
+        while time.monotonic() < deadline and "r" not in out:
+            time.sleep(0.05)
+        assert "r" not in out, "answered without a confirmation: %s" % (out,)
+    finally:
+        c.cont(b, "pmxcfs")
+    wait_for(lambda: "r" in out, BOUND, "the write answered once node2 confirms",
+             interval=0.05)
+    assert out["r"] == {"ok": len("while the others sleep")}, "the write: %s" % (out,)
+    assert pc.read(b, "confirm-me") == "while the others sleep", "node2 lacks the write"
+    waited = out["secs"]
+
+    # no confirmation within the bound: EBUSY, and the change still lands
+    # (an existing file: open(O_TRUNC), write and close are one change)
+    pc.write_ok(a, "confirm-late", "before")
+    c.stop(b, "pmxcfs")
+    try:
+        t0 = time.monotonic()
+        out = _write_in_thread(a, "confirm-late", "unconfirmed")
+        wait_for(lambda: "r" in out, BOUND, "the unconfirmed write answered", interval=0.1)
+        late = time.monotonic() - t0
+    finally:
+        c.cont(b, "pmxcfs")
+        c.cont(d, "pmxcfs")
+    assert out["r"] == {"errno": errno.EBUSY}, "an unconfirmed write: %s" % (out,)
+    with open(os.path.join(a.log_dir, "pmxcfs.log"), errors="replace") as f:
+        log = f.read()
+    said = re.findall(r"may deliver nothing for (\d+) ms", log)
+    bound = int(said[-1]) / 1000 if said else STALL
+    assert late >= bound - 0.5, "EBUSY after %.1fs, before the bound of %.1fs" % (late, bound)
+    assert "no quorum confirmed it within" in log, "no log line for the unconfirmed write"
+    pc.wait_converged(c.nodes, BOUND)
+    for n in c.nodes:
+        wait_for(lambda: pc.read(n, "confirm-late") == "unconfirmed", BOUND,
+                 "%s has the unconfirmed write" % n.name, interval=0.1)
+    return "answered %.1fs after the first write, once node2 ran again; unconfirmed: EBUSY " \
+        "after %.1fs (bound %.1fs), on every node afterwards" % (waited, late, bound)
 
 
 @step()
