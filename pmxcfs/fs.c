@@ -146,6 +146,12 @@ struct fs {
 	gint inval_done; /* the helper has ended (atomic) */
 	GMainContext *ctx;
 	GHashTable *ops; /* cluster mode: op_t waiting for the cluster */
+	/* cluster mode: inodes whose lock (i_rwsem) the kernel holds for a
+	 * parked request (ino -> count), and the entry invalidations of those
+	 * directories that wait for it to be answered (ino -> GPtrArray of
+	 * names); see inval_push() */
+	GHashTable *held;
+	GHashTable *deferred;
 };
 
 /* --- helpers ------------------------------------------------------------ */
@@ -379,6 +385,23 @@ static void inval_push(fs_t *fs, inval_kind_t kind, uint64_t ino, const char *na
 {
 	if (fs->opts.no_invalidate)
 		return;
+	if (kind == INVAL_ENTRY && g_hash_table_contains(fs->held, &ino)) {
+		/* The kernel holds this directory's lock for a request parked
+		 * here (a create waiting for the cluster), and an entry
+		 * invalidation takes that lock: sent now, it would stop the
+		 * helper until the answer, and if the daemon dies meanwhile
+		 * (kill -9) the helper stays in the kernel for ever, so the
+		 * process never ends and the mount hangs.  It goes when the
+		 * request is answered (op_unlock); until then no lookup in
+		 * that directory can run anyway. */
+		GPtrArray *names = g_hash_table_lookup(fs->deferred, &ino);
+		if (!names) {
+			names = g_ptr_array_new_with_free_func(g_free);
+			g_hash_table_insert(fs->deferred, g_memdup2(&ino, sizeof(ino)), names);
+		}
+		g_ptr_array_add(names, g_strdup(name));
+		return;
+	}
 	inval_t *iv = g_new0(inval_t, 1);
 	iv->kind = kind;
 	iv->ino = ino;
@@ -588,6 +611,7 @@ typedef struct op {
 	struct fuse_file_info fi; /* OP_CREATE */
 	unsigned outstanding;     /* changes sent, not yet answered */
 	int err;                  /* the first error */
+	uint64_t locked[2];       /* inodes the kernel holds locked for it (0: none) */
 } op_t;
 
 static bool clustered(fs_t *fs)
@@ -605,6 +629,48 @@ static op_t *op_new(fs_t *fs, fuse_req_t req, op_kind_t kind, const char *path, 
 	op->ino = ino;
 	g_hash_table_add(fs->ops, op);
 	return op;
+}
+
+/* The kernel holds @ino's lock while @op is parked (its parent directory,
+ * both for a rename, or the inode of a setattr). */
+static void op_lock(op_t *op, uint64_t ino)
+{
+	for (size_t i = 0; i < G_N_ELEMENTS(op->locked); i++) {
+		if (op->locked[i] == ino)
+			return;
+		if (op->locked[i] == 0) {
+			op->locked[i] = ino;
+			unsigned *n = g_hash_table_lookup(op->fs->held, &ino);
+			if (!n) {
+				n = g_new0(unsigned, 1);
+				g_hash_table_insert(op->fs->held, g_memdup2(&ino, sizeof(ino)), n);
+			}
+			(*n)++;
+			return;
+		}
+	}
+}
+
+/* @op is answered: the kernel lets go of its locks; send what waited. */
+static void op_unlock(op_t *op)
+{
+	fs_t *fs = op->fs;
+	for (size_t i = 0; i < G_N_ELEMENTS(op->locked); i++) {
+		uint64_t ino = op->locked[i];
+		op->locked[i] = 0;
+		unsigned *n = ino ? g_hash_table_lookup(fs->held, &ino) : NULL;
+		if (!n || --(*n) > 0)
+			continue;
+		g_hash_table_remove(fs->held, &ino);
+		GPtrArray *names = NULL;
+		gpointer key = NULL;
+		if (!g_hash_table_steal_extended(fs->deferred, &ino, &key, (gpointer *)&names))
+			continue;
+		for (guint j = 0; j < names->len; j++)
+			inval_push(fs, INVAL_ENTRY, ino, names->pdata[j]);
+		g_ptr_array_unref(names);
+		g_free(key);
+	}
 }
 
 static void op_free(op_t *op)
@@ -748,6 +814,7 @@ static void op_finish(op_t *op)
 			fuse_reply_err(op->req, -r);
 		break;
 	}
+	op_unlock(op);
 	op_free(op);
 }
 
@@ -949,6 +1016,8 @@ static void fs_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to
 		r = -EACCES;
 	op_t *op = r == 0 && changes && clustered(fs) ? op_new(fs, req, OP_ATTR, path, e->inode)
 						      : NULL;
+	if (op)
+		op_lock(op, ino);
 	if (r == 0 && (to_set & FUSE_SET_ATTR_SIZE))
 		r = setattr_size(fs, e, path, attr->st_size, op);
 	if (r == 0 && (to_set & (FUSE_SET_ATTR_MTIME | FUSE_SET_ATTR_MTIME_NOW))) {
@@ -1014,6 +1083,7 @@ static void make_entry(fuse_req_t req, fuse_ino_t parent, const char *name, make
 	int r = writable(fs) ? memdb_check_space(fs->mdb, 0, 1) : -EACCES;
 	if (r == 0 && clustered(fs)) {
 		op_t *op = op_new(fs, req, fi ? OP_CREATE : OP_ENTRY, path, 0);
+		op_lock(op, parent);
 		if (fi)
 			op->fi = *fi;
 		dcdb_msg_t m = {.subtype = subtype, .path = path};
@@ -1131,6 +1201,7 @@ static void fs_unlink_common(fuse_req_t req, fuse_ino_t parent, const char *name
 		return (void)fuse_reply_err(req, EISDIR);
 	if (clustered(fs)) {
 		op_t *op = op_new(fs, req, OP_ERR, path, 0);
+		op_lock(op, parent);
 		dcdb_msg_t m = {.subtype = DCDB_MSG_DELETE, .path = path};
 		op_send(op, &m);
 		return op_start(op);
@@ -1182,6 +1253,8 @@ static void fs_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_
 		return (void)fuse_reply_err(req, EEXIST);
 	if (clustered(fs)) {
 		op_t *op = op_new(fs, req, OP_ERR, from, 0);
+		op_lock(op, parent);
+		op_lock(op, newparent);
 		dcdb_msg_t m = {.subtype = DCDB_MSG_RENAME, .path = from, .to = to};
 		op_send(op, &m);
 		return op_start(op);
@@ -1520,6 +1593,9 @@ int fs_mount(memdb_t *mdb, status_t *st, const fs_options_t *opts, GMainContext 
 	fs->open_files = g_hash_table_new_full(g_int64_hash, g_int64_equal, NULL, g_free);
 	fs->handles = g_hash_table_new(g_direct_hash, g_direct_equal);
 	fs->ops = g_hash_table_new(g_direct_hash, g_direct_equal);
+	fs->held = g_hash_table_new_full(g_int64_hash, g_int64_equal, g_free, g_free);
+	fs->deferred = g_hash_table_new_full(g_int64_hash, g_int64_equal, g_free,
+					     (GDestroyNotify)g_ptr_array_unref);
 	fs->inval_queue = g_async_queue_new();
 
 	char *argv[] = {"pmxcfs", "-o", "default_permissions,allow_other,fsname=/dev/fuse", NULL};
@@ -1584,7 +1660,8 @@ fs_t *fs_unmount(fs_t *fs)
 		if (g_hash_table_size(fs->ops) > 0)
 			g_warning("%u changes still unanswered at unmount",
 				  g_hash_table_size(fs->ops));
-		/* what is left is freed when the cluster answers it */
+		/* what is left is freed when the cluster answers it; its
+		 * deferred invalidations are dropped (the mount goes) */
 		g_hash_table_iter_init(&it, fs->ops);
 		while (g_hash_table_iter_next(&it, &v, NULL))
 			((op_t *)v)->fs = NULL;
@@ -1616,6 +1693,8 @@ fs_t *fs_unmount(fs_t *fs)
 	g_async_queue_unref(fs->inval_queue);
 	if (fs->ops)
 		g_hash_table_unref(fs->ops);
+	g_hash_table_unref(fs->held);
+	g_hash_table_unref(fs->deferred);
 	g_hash_table_unref(fs->pending);
 	g_hash_table_unref(fs->open_files);
 	/* handles the kernel never released (the mount went away under them) */
