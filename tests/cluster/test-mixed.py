@@ -798,14 +798,18 @@ def b_expired_lock_released_by_ours():
 
 @step(needs=("b",))
 def b_empty_original_catches_up_from_ours():
+    """An empty original takes the tree from ours while ours writes on; then
+    a stale original applies what ours removed and renamed while it was
+    away.  Ours always writes beside one original: a daemon alone beside
+    running corosyncs takes no writes (docs/compatibility.md)."""
     c = state["b"]
     ours, o2, o3 = c.nodes
     assert pc.ops(ours, [["write", "remove-later", "r"], ["write", "move-later", "m"],
                          ["mkdir", "rmdir-later"]]) == [{"ok": 1}, {"ok": 1}, {"ok": None}]
     pc.wait_converged(c.nodes, BOUND)
-    o2.stop_daemon()
     o3.stop_daemon()
-    wait_for(lambda: pc.serving(ours, [ours.name]), BOUND, "ours alone", interval=0.2)
+    wait_for(lambda: pc.serving(ours, [ours.name, o2.name]), BOUND, "ours beside node2",
+             interval=0.2)
     res = pc.ops(ours, [["write", "only-ours-%d" % i, "v%d" % i] for i in range(50)])
     assert res == [{"ok": len("v%d" % i)} for i in range(50)], res
     big = "".join("ours %010d\n" % j for j in range(1024 * 1024 // 16))
@@ -814,15 +818,11 @@ def b_empty_original_catches_up_from_ours():
     assert res == [{"ok": len(big)}, {"ok": 0}, {"ok": None}, {"ok": 1}], res
     assert pc.cfsctl(ours, "kv", "set", "kv/while-away", "set on ours")[0] == 0
     o3.wipe_data()
-    # what o2 (stale) holds and ours removes meanwhile
-    res = pc.ops(ours, [["unlink", "remove-later"], ["rename", "move-later", "moved"],
-                        ["rmdir", "rmdir-later"]])
-    assert res == [{"ok": None}] * 3, res
     t = time.monotonic()
     with writer(ours) as during:     # ours writes on while the original joins
         restart(c, o3)
-        pc.wait_serving([ours, o3], BOUND, online=[ours.name, o3.name])
-    pc.wait_converged([ours, o3], BOUND)
+        pc.wait_serving(c.nodes, BOUND, online=[n.name for n in c.nodes])
+    pc.wait_converged(c.nodes, BOUND)
     empty = time.monotonic() - t
     assert pc.ops(o3, [["read", "only-ours-49"], ["read", "only-ours-big"],
                        ["read", "only-ours-empty"], ["read", "only-ours-dir/f"]]) == [
@@ -830,6 +830,13 @@ def b_empty_original_catches_up_from_ours():
     during.check(o3)
     wait_for(lambda: pc.kv_get(o3, "kv/while-away", ours.name) == "set on ours", BOUND,
              "the key ours set while node3 was away, on node3", interval=0.1)
+    # what o2 (stale) holds and ours removes meanwhile
+    o2.stop_daemon()
+    wait_for(lambda: pc.serving(ours, [ours.name, o3.name]), BOUND, "ours beside node3",
+             interval=0.2)
+    res = pc.ops(ours, [["unlink", "remove-later"], ["rename", "move-later", "moved"],
+                        ["rmdir", "rmdir-later"]])
+    assert res == [{"ok": None}] * 3, res
     t = time.monotonic()
     with writer(o3, "during-stale") as during2:    # an original writes on meanwhile
         restart(c, o2)
