@@ -122,10 +122,9 @@ struct cluster {
 	/* cmap */
 	cmap_handle_t ch;
 	bool have_ch, c_failing, c_changes;
-	GHashTable *votes;  /* nodeid -> votes, from the cmap nodelist */
-	uint32_t need;      /* votes a group needs for writes (0: no nodelist) */
-	GArray *dcdb_group; /* uint32_t nodeids of the pve_dcdb_v1 members, each once */
-	unsigned bound_ms;  /* how long corosync may deliver nothing (see bound_read) */
+	GHashTable *votes; /* nodeid -> votes, from the cmap nodelist */
+	uint32_t need;     /* votes a group needs for writes (0: no nodelist) */
+	unsigned bound_ms; /* how long corosync may deliver nothing (see bound_read) */
 	guint c_src;
 	guint start_src, verify_src, reload_src, watchdog_src;
 };
@@ -404,30 +403,42 @@ static void svc_disconnect(cpg_svc_t *svc)
 		dfsm_abort_results(svc->dfsm);
 }
 
+/* A CPG connection with @ctx as its context, and its fd; false (logged
+ * once while *failing) when corosync does not take it. */
+static bool cpg_open(const char *group, cpg_handle_t *h, cpg_deliver_fn_t deliver,
+		     cpg_confchg_fn_t confchg, void *ctx, int *fd, bool *failing)
+{
+	cpg_model_v1_data_t model = {
+		.model = CPG_MODEL_V1,
+		.cpg_deliver_fn = deliver,
+		.cpg_confchg_fn = confchg,
+	};
+	cs_error_t r = cpg_model_initialize(h, CPG_MODEL_V1, (cpg_model_data_t *)&model, ctx);
+	if (r == CS_OK && (r = cpg_fd_get(*h, fd)) != CS_OK)
+		cpg_finalize(*h);
+	if (r != CS_OK) {
+		if (!*failing)
+			g_warning(
+				"%s: cannot connect to corosync's CPG: %s (retrying every second)",
+				group, cs_str(r));
+		*failing = true;
+	}
+	return r == CS_OK;
+}
+
 static void svc_connect(cpg_svc_t *svc)
 {
 	if (svc->have_handle)
 		return;
-	cpg_model_v1_data_t model = {
-		.model = CPG_MODEL_V1,
-		.cpg_deliver_fn = on_cpg_deliver,
-		.cpg_confchg_fn = on_cpg_confchg,
-	};
-	cs_error_t r =
-		cpg_model_initialize(&svc->handle, CPG_MODEL_V1, (cpg_model_data_t *)&model, svc);
-	if (r != CS_OK) {
-		if (!svc->failing)
-			g_warning("%s: cpg_initialize failed: %s (retrying every second)",
-				  svc->group, cs_str(r));
-		svc->failing = true;
+	int fd = -1;
+	if (!cpg_open(svc->group, &svc->handle, on_cpg_deliver, on_cpg_confchg, svc, &fd,
+		      &svc->failing))
 		return;
-	}
 	svc->have_handle = true;
 	uint32_t nodeid = 0;
-	int fd = -1;
-	if ((r = cpg_local_get(svc->handle, &nodeid)) != CS_OK ||
-	    (r = cpg_fd_get(svc->handle, &fd)) != CS_OK) {
-		g_warning("%s: cannot get the node id or fd: %s", svc->group, cs_str(r));
+	cs_error_t r = cpg_local_get(svc->handle, &nodeid);
+	if (r != CS_OK) {
+		g_warning("%s: cannot get the node id: %s", svc->group, cs_str(r));
 		svc_disconnect(svc);
 		svc->failing = true;
 		return;
@@ -644,16 +655,13 @@ static gboolean on_verify(gpointer data)
  * lost when a node with a newer database joins and leads the state
  * exchange (the fault suite saw it after kill -9 of all daemons and in
  * flapping partitions).  So writes also need the group's own quorum. */
+static uint32_t member_votes(cluster_t *cl, bool seen_only);
+
 static bool group_quorate(cluster_t *cl)
 {
 	if (cl->need == 0)
 		return true; /* no nodelist read (yet): corosync's quorum alone */
-	uint32_t have = 0;
-	for (guint i = 0; i < cl->dcdb_group->len; i++) {
-		uint32_t id = g_array_index(cl->dcdb_group, uint32_t, i);
-		have += GPOINTER_TO_UINT(g_hash_table_lookup(cl->votes, GUINT_TO_POINTER(id)));
-	}
-	return have >= cl->need;
+	return member_votes(cl, false) >= cl->need;
 }
 
 /* After a change of the group or of the votes it needs: the filesystem's
@@ -674,20 +682,15 @@ static void group_update(cluster_t *cl)
 
 static void confirm_prune(cluster_t *cl);
 
-/* the group's node ids, each once (a node may run two daemons briefly) */
+/* the members of pve_dcdb_v1 (with their pids: the confirm group names
+ * daemons, not nodes) */
 static void dcdb_members(cpg_svc_t *svc, const struct cpg_address *m, size_t n)
 {
 	cluster_t *cl = svc->cl;
-	g_array_set_size(cl->dcdb_group, 0);
 	g_array_set_size(cl->dcdb_addrs, 0);
 	for (size_t i = 0; i < n; i++) {
 		dfsm_member_t a = {m[i].nodeid, m[i].pid};
 		g_array_append_val(cl->dcdb_addrs, a);
-		bool seen = false;
-		for (guint j = 0; j < cl->dcdb_group->len && !seen; j++)
-			seen = g_array_index(cl->dcdb_group, uint32_t, j) == m[i].nodeid;
-		if (!seen)
-			g_array_append_val(cl->dcdb_group, m[i].nodeid);
 	}
 	confirm_prune(cl);
 	group_update(cl);
@@ -759,6 +762,40 @@ static void confirm_prune(cluster_t *cl)
 	}
 }
 
+/* Does member @m count for member_votes()? */
+static bool member_counts(cluster_t *cl, const dfsm_member_t *m, bool seen_only)
+{
+	uint64_t k = addr_key(m->nodeid, m->pid);
+	return !seen_only || m->nodeid == cl->dcdb_svc.nodeid ||
+	       g_hash_table_contains(cl->confirm_svc.seen, &k);
+}
+
+/* The votes of the nodes in pve_dcdb_v1, each node once (a node may run
+ * two daemons briefly); with @seen_only, only of the daemons seen in the
+ * confirm group, and always this node's (it applied what it asks about). */
+static uint32_t member_votes(cluster_t *cl, bool seen_only)
+{
+	uint32_t self = cl->dcdb_svc.nodeid, have = 0;
+	bool self_counted = false;
+	const GArray *a = cl->dcdb_addrs;
+	for (guint i = 0; i < a->len; i++) {
+		const dfsm_member_t *m = &g_array_index(a, dfsm_member_t, i);
+		bool dup = false;
+		for (guint j = 0; j < i && !dup; j++) {
+			const dfsm_member_t *o = &g_array_index(a, dfsm_member_t, j);
+			dup = o->nodeid == m->nodeid && member_counts(cl, o, seen_only);
+		}
+		if (dup || !member_counts(cl, m, seen_only))
+			continue;
+		self_counted |= m->nodeid == self;
+		have += GPOINTER_TO_UINT(
+			g_hash_table_lookup(cl->votes, GUINT_TO_POINTER(m->nodeid)));
+	}
+	if (seen_only && !self_counted)
+		have += GPOINTER_TO_UINT(g_hash_table_lookup(cl->votes, GUINT_TO_POINTER(self)));
+	return have;
+}
+
 /* Can a quorum confirm our changes?  Only our daemons confirm: when we and
  * the members of pve_dcdb_v1 that were seen in the confirm group hold no
  * quorum of votes (original nodes make up the rest, or we are not in the
@@ -768,27 +805,9 @@ static void confirm_prune(cluster_t *cl)
  * does not look like a cluster of original nodes. */
 static bool confirm_possible(cluster_t *cl)
 {
-	confirm_svc_t *cs = &cl->confirm_svc;
-	if (!cl->confirm || !cs->joined || cl->need == 0)
+	if (!cl->confirm || !cl->confirm_svc.joined || cl->need == 0)
 		return false;
-	uint32_t self = cl->dcdb_svc.nodeid;
-	uint32_t have = GPOINTER_TO_UINT(g_hash_table_lookup(cl->votes, GUINT_TO_POINTER(self)));
-	g_autoptr(GArray) counted = g_array_new(FALSE, FALSE, sizeof(uint32_t));
-	for (guint i = 0; i < cl->dcdb_addrs->len; i++) {
-		const dfsm_member_t *m = &g_array_index(cl->dcdb_addrs, dfsm_member_t, i);
-		uint64_t k = addr_key(m->nodeid, m->pid);
-		if (m->nodeid == self || !g_hash_table_contains(cs->seen, &k))
-			continue;
-		bool dup = false;
-		for (guint j = 0; j < counted->len && !dup; j++)
-			dup = g_array_index(counted, uint32_t, j) == m->nodeid;
-		if (dup)
-			continue;
-		g_array_append_val(counted, m->nodeid);
-		have += GPOINTER_TO_UINT(
-			g_hash_table_lookup(cl->votes, GUINT_TO_POINTER(m->nodeid)));
-	}
-	return have >= cl->need;
+	return member_votes(cl, true) >= cl->need;
 }
 
 /* Answer what a quorum now holds, and what it never will: a node cut off
@@ -962,27 +981,10 @@ static void confirm_connect(cluster_t *cl)
 {
 	confirm_svc_t *cs = &cl->confirm_svc;
 	if (!cs->have_handle) {
-		cpg_model_v1_data_t model = {
-			.model = CPG_MODEL_V1,
-			.cpg_deliver_fn = on_confirm_deliver,
-			.cpg_confchg_fn = on_confirm_confchg,
-		};
-		cs_error_t r = cpg_model_initialize(&cs->handle, CPG_MODEL_V1,
-						    (cpg_model_data_t *)&model, cl);
-		if (r != CS_OK) {
-			if (!cs->failing)
-				g_warning("%s: cpg_initialize failed: %s (retrying every second)",
-					  CONFIRM_GROUP_NAME, cs_str(r));
-			cs->failing = true;
-			return;
-		}
 		int fd = -1;
-		if ((r = cpg_fd_get(cs->handle, &fd)) != CS_OK) {
-			g_warning("%s: cannot get the fd: %s", CONFIRM_GROUP_NAME, cs_str(r));
-			cpg_finalize(cs->handle);
-			cs->failing = true;
+		if (!cpg_open(CONFIRM_GROUP_NAME, &cs->handle, on_confirm_deliver,
+			      on_confirm_confchg, cl, &fd, &cs->failing))
 			return;
-		}
 		cs->have_handle = true;
 		cs->fd_src = g_unix_fd_add(fd, G_IO_IN | G_IO_ERR | G_IO_HUP, on_confirm_fd, cl);
 	}
@@ -1395,7 +1397,6 @@ cluster_t *cluster_new(memdb_t *mdb, status_t *st, const cluster_options_t *opts
 	cl->bound_ms = cl->opts.send_bound_ms;
 	cl->waiters = g_hash_table_new_full(g_int64_hash, g_int64_equal, g_free, NULL);
 	cl->votes = g_hash_table_new(g_direct_hash, g_direct_equal);
-	cl->dcdb_group = g_array_new(FALSE, FALSE, sizeof(uint32_t));
 	cl->dcdb_addrs = g_array_new(FALSE, FALSE, sizeof(dfsm_member_t));
 	cl->confirm_svc.name.length = (uint32_t)CONFIRM_GROUP_NAME_LEN;
 	memcpy(cl->confirm_svc.name.value, CONFIRM_GROUP_NAME, CONFIRM_GROUP_NAME_LEN);
@@ -1446,7 +1447,6 @@ cluster_t *cluster_free(cluster_t *cl)
 	quorum_disconnect(cl);
 	cmap_disconnect(cl);
 	g_hash_table_unref(cl->votes);
-	g_array_unref(cl->dcdb_group);
 	g_array_unref(cl->dcdb_addrs);
 	g_array_unref(cl->confirm_svc.members);
 	g_hash_table_unref(cl->confirm_svc.seen);
