@@ -49,10 +49,11 @@ confirm_t *confirm_free(confirm_t *c)
 void confirm_applied(confirm_t *c, uint32_t nodeid, uint32_t pid, uint64_t count)
 {
 	uint64_t k = sender_key(nodeid, pid);
-	uint64_t *have = g_hash_table_lookup(c->applied, &k);
-	if (have && *have >= count)
-		return;
-	if (!have) {
+	gpointer key = NULL, value = NULL;
+	if (g_hash_table_lookup_extended(c->applied, &k, &key, &value)) {
+		if (*(uint64_t *)value >= count)
+			return;
+	} else {
 		if (g_hash_table_size(c->applied) >= CONFIRM_MAX_ENTRIES) {
 			/* senders that restarted leave their old pids behind:
 			 * forget them all; a message goes out for each sender
@@ -60,14 +61,11 @@ void confirm_applied(confirm_t *c, uint32_t nodeid, uint32_t pid, uint64_t count
 			g_hash_table_remove_all(c->dirty);
 			g_hash_table_remove_all(c->applied);
 		}
-		uint64_t *key = g_new(uint64_t, 1);
-		*key = k;
-		have = g_new0(uint64_t, 1);
-		g_hash_table_insert(c->applied, key, have);
+		key = g_memdup2(&k, sizeof(k));
+		value = g_new0(uint64_t, 1);
+		g_hash_table_insert(c->applied, key, value);
 	}
-	*have = count;
-	gpointer key = NULL;
-	(void)g_hash_table_lookup_extended(c->applied, &k, &key, NULL);
+	*(uint64_t *)value = count;
 	g_hash_table_add(c->dirty, key);
 }
 

@@ -141,15 +141,19 @@ static void test_decode_errors(void)
 	gsize len;
 	const uint8_t *p = g_bytes_get_data(good, &len);
 	g_autofree uint8_t *m = g_memdup2(p, len);
-	size_t n = 1;
-	confirm_entry_t *out = (confirm_entry_t *)&n; /* must be reset */
+	size_t n = 0;
+	confirm_entry_t *out = NULL;
 
 	g_assert_cmpint(confirm_decode(m, len, &out, &n), ==, 0);
 	g_assert_cmpuint(n, ==, 2);
 	g_assert_cmpuint(out[1].count, ==, 5);
 	g_free(out);
 
+	out = g_new0(confirm_entry_t, 1); /* a failed decode resets both */
+	confirm_entry_t *stale = out;
+	n = 1;
 	g_assert_cmpint(confirm_decode(NULL, 0, &out, &n), ==, -EINVAL);
+	g_free(stale);
 	g_assert_null(out);
 	g_assert_cmpuint(n, ==, 0);
 	g_assert_cmpint(confirm_decode(m, CONFIRM_HEADER_LEN - 1, NULL, NULL), ==, -EINVAL);
