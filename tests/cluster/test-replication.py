@@ -261,6 +261,35 @@ def pipelined_writes_all_land():
     return "200 atomic writes from 8 writers on every node"
 
 
+def _write_in_thread(node, path, text):
+    """Start a write on node in a thread; the dict gets "r" (its result)
+    and "secs" when it is answered."""
+    import threading
+    out = {}
+
+    def go():
+        t = time.monotonic()
+        try:
+            out["r"] = pc.op(node, "write", path, text)
+        except Exception as e:          # reported by the caller
+            out["r"] = "%s: %s" % (type(e).__name__, e)
+        out["secs"] = time.monotonic() - t
+    threading.Thread(target=go, daemon=True).start()
+    return out
+
+
+def daemon_log(node):
+    with open(os.path.join(node.log_dir, "pmxcfs.log"), errors="replace") as f:
+        return f.read()
+
+
+def daemon_bound(node):
+    """The stall bound node's daemon says it uses, in seconds (None if it
+    said none)."""
+    said = re.findall(r"may deliver nothing for (\d+) ms", daemon_log(node))
+    return int(said[-1]) / 1000 if said else None
+
+
 @step(needs=("c3",))
 def frozen_corosync_bounded():
     """The local corosync stopped (SIGSTOP): it takes messages but delivers
@@ -268,36 +297,20 @@ def frozen_corosync_bounded():
     of hanging (and a parked create no longer blocks lookups in its
     directory); reads go on; after SIGCONT the node rejoins and converges,
     and every write acknowledged elsewhere meanwhile is there."""
-    import threading
     c = c3()
     a, b = c.nodes[0], c.nodes[1]
     c.stop(a)
-    results = {}
-
-    def write(i):
-        t = time.monotonic()
-        try:
-            r = pc.op(a, "write", "frozen-%d" % i, "x" * 1000)
-        except Exception as e:          # reported below, not lost in the thread
-            r = "%s: %s" % (type(e).__name__, e)
-        results[i] = (r, time.monotonic() - t)
-    ts = [threading.Thread(target=write, args=(i,)) for i in range(4)]
-    t0 = time.monotonic()
-    for t in ts:
-        t.start()
-    for t in ts:
-        t.join(STALL + 60)
-    waited = time.monotonic() - t0
-    assert len(results) == 4, "writes still hang after %.0fs" % waited
+    outs = [_write_in_thread(a, "frozen-%d" % i, "x" * 1000) for i in range(4)]
+    wait_for(lambda: all("r" in o for o in outs), STALL + 60, "the writes answered",
+             interval=0.1)
+    results = {i: (o["r"], o["secs"]) for i, o in enumerate(outs)}
     for r, secs in results.values():
         assert r == {"errno": errno.EBUSY}, "a write under a frozen corosync: %s" % (r,)
     # the bound is raised to twice token + consensus (a membership change
     # delivers nothing that long): the daemon says which, and the first
     # write waited at least that long
-    with open(os.path.join(a.log_dir, "pmxcfs.log"), errors="replace") as f:
-        said = re.findall(r"may deliver nothing for (\d+) ms", f.read())
-    assert said and int(said[-1]) > STALL * 1000, "no raised bound in the log: %s" % said
-    bound = int(said[-1]) / 1000
+    bound = daemon_bound(a)
+    assert bound and bound > STALL, "no raised bound in the log: %s" % bound
     assert max(x[1] for x in results.values()) >= bound - 0.5, \
         "EBUSY before the bound of %.1fs: %s" % (bound, results)
     # reads go on, and new changes fail at once
@@ -318,24 +331,7 @@ def frozen_corosync_bounded():
                                            late, secs)
 
 
-def _write_in_thread(node, path, text):
-    """Start a write on node in a thread; the dict gets "r" (its result)
-    and "secs" when it is answered."""
-    import threading
-    out = {}
-
-    def go():
-        t = time.monotonic()
-        try:
-            out["r"] = pc.op(node, "write", path, text)
-        except Exception as e:          # reported by the caller
-            out["r"] = "%s: %s" % (type(e).__name__, e)
-        out["secs"] = time.monotonic() - t
-    threading.Thread(target=go, daemon=True).start()
-    return out
-
-
-@step()
+@step(needs=("c3",))
 def writes_wait_for_a_quorum():
     """A write is answered only once daemons holding a quorum of votes have
     applied it (docs/cluster.md, "Confirmed writes"): with the daemons of
@@ -378,12 +374,10 @@ def writes_wait_for_a_quorum():
         c.cont(b, "pmxcfs")
         c.cont(d, "pmxcfs")
     assert out["r"] == {"errno": errno.EBUSY}, "an unconfirmed write: %s" % (out,)
-    with open(os.path.join(a.log_dir, "pmxcfs.log"), errors="replace") as f:
-        log = f.read()
-    said = re.findall(r"may deliver nothing for (\d+) ms", log)
-    bound = int(said[-1]) / 1000 if said else STALL
+    bound = daemon_bound(a) or STALL
     assert late >= bound - 0.5, "EBUSY after %.1fs, before the bound of %.1fs" % (late, bound)
-    assert "no quorum confirmed it within" in log, "no log line for the unconfirmed write"
+    assert "no quorum confirmed it within" in daemon_log(a), \
+        "no log line for the unconfirmed write"
     pc.wait_converged(c.nodes, BOUND)
     for n in c.nodes:
         wait_for(lambda: pc.read(n, "confirm-late") == "unconfirmed", BOUND,
