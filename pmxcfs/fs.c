@@ -146,6 +146,7 @@ struct fs {
 	gint inval_done; /* the helper has ended (atomic) */
 	GMainContext *ctx;
 	GHashTable *ops; /* cluster mode: op_t waiting for the cluster */
+	bool closing;    /* fs_unmount began: no change goes to the cluster */
 	/* cluster mode: inodes whose lock (i_rwsem) the kernel holds for a
 	 * parked request (ino -> count), and the entry invalidations of those
 	 * directories that wait for it to be answered (ino -> GPtrArray of
@@ -696,7 +697,9 @@ static void op_done(void *data, int result)
 /* Send one change of @op (an error is kept for the reply). */
 static void op_send(op_t *op, const dcdb_msg_t *m)
 {
-	int r = cluster_submit(op->fs->opts.cluster, m, op_done, op);
+	/* once the teardown began, a change would outlive the mount (its
+	 * answer could reach nobody): refused, as while corosync stalls */
+	int r = op->fs->closing ? -EBUSY : cluster_submit(op->fs->opts.cluster, m, op_done, op);
 	if (r < 0) {
 		if (op->err == 0)
 			op->err = r;
@@ -1648,6 +1651,10 @@ fs_t *fs_unmount(fs_t *fs)
 	for (guint i = 0; i < inos->len; i++) {
 		pending_commit(fs, g_array_index(inos, uint64_t, i), NULL);
 	}
+	if (clustered(fs))
+		g_message("teardown: new changes are refused (EBUSY); %u in flight",
+			  g_hash_table_size(fs->ops));
+	fs->closing = true;
 	/* cluster mode: wait a bounded time for what is in flight (requests
 	 * are still served meanwhile: the invalidation helper may need one
 	 * answered) */
@@ -1660,11 +1667,6 @@ fs_t *fs_unmount(fs_t *fs)
 		if (g_hash_table_size(fs->ops) > 0)
 			g_warning("%u changes still unanswered at unmount",
 				  g_hash_table_size(fs->ops));
-		/* what is left is freed when the cluster answers it; its
-		 * deferred invalidations are dropped (the mount goes) */
-		g_hash_table_iter_init(&it, fs->ops);
-		while (g_hash_table_iter_next(&it, &v, NULL))
-			((op_t *)v)->fs = NULL;
 	}
 	memdb_remove_event_cb(fs->mdb, on_memdb_event, fs);
 	if (fs->inval_thread) {
@@ -1684,6 +1686,16 @@ fs_t *fs_unmount(fs_t *fs)
 		fuse_session_destroy(fs->se);
 	}
 	free(fs->buf.mem);
+	/* No request comes any more, and the loop ran for the last time here:
+	 * what is still parked is freed when the cluster answers it (after
+	 * fs is gone: an op that kept the pointer read freed memory then,
+	 * when it was parked while the helper ended); its deferred
+	 * invalidations are dropped with the mount. */
+	if (fs->ops) {
+		g_hash_table_iter_init(&it, fs->ops);
+		while (g_hash_table_iter_next(&it, &v, NULL))
+			((op_t *)v)->fs = NULL;
+	}
 	/* drain what the helper never sent */
 	inval_t *iv;
 	while ((iv = g_async_queue_try_pop(fs->inval_queue))) {

@@ -281,16 +281,48 @@ SANITIZER_MARKS = ("runtime error:", "AddressSanitizer", "LeakSanitizer", "==ERR
 
 
 def sanitizer_reports(c):
-    """Lines of the daemons' logs on c's nodes where a sanitizer spoke."""
+    """Where a sanitizer spoke in the daemons' logs on c's nodes: one line
+    per report.  The lines that follow a report's first (its access, the
+    stacks of the access, the free and the allocation, its summary) are
+    joined to it with " | ", so that the first line of a failure message
+    says where it happened."""
     out = []
     for n in c.nodes:
         path = os.path.join(n.log_dir, "pmxcfs.log")
         try:
             with open(path, errors="replace") as f:
-                out += ["%s: %s" % (n.name, line.rstrip()) for line in f
-                        if any(re.search(m, line) for m in SANITIZER_MARKS)]
+                lines = [line.rstrip() for line in f]
         except OSError:
-            pass
+            continue
+        i = 0
+        while i < len(lines):
+            line = lines[i]
+            i += 1
+            if not any(re.search(m, line) for m in SANITIZER_MARKS):
+                continue
+            parts = [line]
+            if "==ERROR:" in line:
+                frames = 0
+                while i < len(lines) and not lines[i].startswith("==") and len(parts) < 80:
+                    t = lines[i].strip()
+                    i += 1
+                    if re.match(r"#\d+ ", t):
+                        frames += 1
+                        if frames > 10:
+                            continue
+                        # "#3 0x55.. in fn /path/file.c:12" -> "#3 fn file.c:12"
+                        t = re.sub(r"^(#\d+) 0x[0-9a-f]+ in ", r"\1 ", t)
+                        t = re.sub(r" /\S*/", " ", t)
+                    elif t:
+                        frames = 0
+                    else:
+                        continue
+                    if t.startswith("Shadow bytes"):
+                        while i < len(lines) and not lines[i].startswith("=="):
+                            i += 1
+                        break
+                    parts.append(t)
+            out.append("%s: %s" % (n.name, " | ".join(parts)))
     return out
 
 
