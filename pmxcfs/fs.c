@@ -46,6 +46,7 @@
 
 #include "cluster.h"
 #include "fs.h"
+#include "guard.h"
 #include "log.h"
 #include "paths.h"
 
@@ -147,6 +148,7 @@ struct fs {
 	GMainContext *ctx;
 	GHashTable *ops; /* cluster mode: op_t waiting for the cluster */
 	bool closing;    /* fs_unmount began: no change goes to the cluster */
+	pid_t guard;     /* the mount guard (guard.h), or 0 */
 	/* cluster mode: inodes whose lock (i_rwsem) the kernel holds for a
 	 * parked request (ino -> count), and the entry invalidations of those
 	 * directories that wait for it to be answered (ino -> GPtrArray of
@@ -1581,6 +1583,27 @@ void fs_quorum_changed(fs_t *fs)
 		inval_push(fs, INVAL_ATTR, virt_ino(&virts[i]), NULL);
 }
 
+/* The mount guard of the connection at @canonical (without one a kill -9
+ * may leave the mount hung; the daemon serves on, with a warning). */
+static void start_guard(fs_t *fs, const char *canonical)
+{
+	g_autofree char *info = NULL;
+	unsigned id = 0;
+	if (!canonical || !g_file_get_contents("/proc/self/mountinfo", &info, NULL, NULL) ||
+	    guard_conn_id(info, canonical, &id) < 0) {
+		g_warning("no mount guard: the FUSE connection of '%s' was not found",
+			  fs->mountpoint);
+		return;
+	}
+	pid_t pid = guard_start(id, fs->opts.guard_stderr);
+	if (pid < 0) {
+		g_warning("no mount guard: fork failed: %s", g_strerror((int)-pid));
+		return;
+	}
+	fs->guard = pid;
+	g_debug("mount guard %d watches FUSE connection %u", (int)pid, id);
+}
+
 int fs_mount(memdb_t *mdb, status_t *st, const fs_options_t *opts, GMainContext *ctx, fs_t **ret,
 	     char **ret_err)
 {
@@ -1610,6 +1633,8 @@ int fs_mount(memdb_t *mdb, status_t *st, const fs_options_t *opts, GMainContext 
 		fs_unmount(fs);
 		return -EIO;
 	}
+	/* canonical before the mount: afterwards resolving it would ask us */
+	g_autofree char *canonical = realpath(fs->mountpoint, NULL);
 	if (fuse_session_mount(fs->se, fs->mountpoint) != 0) {
 		*ret_err = g_strdup_printf("fuse_mount error: cannot mount '%s'", fs->mountpoint);
 		fuse_session_destroy(fs->se);
@@ -1631,6 +1656,7 @@ int fs_mount(memdb_t *mdb, status_t *st, const fs_options_t *opts, GMainContext 
 	fs->watch = g_source_attach(src, fs->ctx);
 	g_source_unref(src);
 
+	start_guard(fs, canonical); /* forks: before the first thread */
 	fs->inval_thread = g_thread_new("inval", inval_main, fs);
 	(void)memdb_add_event_cb(mdb, on_memdb_event, fs);
 	*ret = fs;
@@ -1681,6 +1707,8 @@ fs_t *fs_unmount(fs_t *fs)
 	}
 	if (fs->watch)
 		g_source_remove(fs->watch);
+	guard_stop(fs->guard); /* the helper has ended: no death can hang now */
+	fs->guard = 0;
 	if (fs->se) {
 		fuse_session_unmount(fs->se);
 		fuse_session_destroy(fs->se);

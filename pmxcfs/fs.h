@@ -19,6 +19,7 @@ typedef struct fs_options {
 	const char *mountpoint;
 	gid_t gid;                  /* group of every file (www-data) */
 	bool no_invalidate;         /* tests only: the negative control of the cache tests */
+	bool guard_stderr;          /* the mount guard (guard.h) logs to stderr too */
 	cluster_t *cluster;         /* cluster mode: changes go through it (NULL: local) */
 	void (*exited)(void *data); /* the kernel ended the session */
 	void *exited_data;

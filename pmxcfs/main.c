@@ -487,6 +487,7 @@ int main(int argc, char **argv)
 		.mountpoint = opt_mount,
 		.gid = gid,
 		.no_invalidate = opt_no_invalidate,
+		.guard_stderr = opt_foreground,
 		.exited = on_fs_exited,
 		.exited_data = loop,
 	};

@@ -182,8 +182,28 @@ class Proc:
                 self.wait(10)
         return self.popen.returncode
 
+    def kernel_state(self):
+        """Each thread's state and kernel stack (where a process that does
+        not end is stuck), on one line."""
+        return task_states(self.pid)
+
     def __repr__(self):
         return "<%s pid %d on %s>" % (self.name, self.pid, self.node.name if self.node else "-")
+
+
+def task_states(pid):
+    """"tid state: frame < frame ..." for each thread of pid, joined by " | "."""
+    out = []
+    for task in sorted(glob.glob("/proc/%d/task/*" % pid)):
+        try:
+            with open(os.path.join(task, "stat")) as f:
+                state = f.read().rsplit(")", 1)[1].split()[0]
+            with open(os.path.join(task, "stack")) as f:
+                frames = [ln.split()[-1] for ln in f.read().splitlines() if ln.strip()]
+        except OSError:
+            continue
+        out.append("%s %s: %s" % (os.path.basename(task), state, " < ".join(frames[:8])))
+    return " | ".join(out) or "gone"
 
 
 class Node:
@@ -274,7 +294,7 @@ class Node:
         p.wait(timeout)
         p.stopped = False
         if p.alive():
-            raise HarnessError("%r survived SIGKILL for %ds" % (p, timeout))
+            raise HarnessError("%r survived SIGKILL for %ds: %s" % (p, timeout, p.kernel_state()))
 
     def stop(self, what="corosync"):
         """SIGSTOP (freeze) a process; cont() resumes it."""

@@ -311,15 +311,23 @@ class Run:
     def wait_acked(self, nodes, k, since, what, timeout=BOUND):
         """Until each node in nodes had k writes acknowledged that began
         after since."""
-        wait_for(lambda: all(self.hist(n).acked(since) >= k for n in nodes), timeout,
-                 "%s: %d writes acknowledged on %s (have %s)" % (
-                     what, k, [n.name for n in nodes],
-                     [self.hist(n).acked(since) for n in nodes]), interval=0.1)
+        self._wait(nodes, k, lambda n: self.hist(n).acked(since), timeout,
+                   "%s: %d writes acknowledged" % (what, k))
 
     def wait_tried(self, nodes, k, since, what, timeout=BOUND):
-        wait_for(lambda: all(self.hist(n).tried(since) >= k for n in nodes), timeout,
-                 "%s: %d operations ended on %s" % (what, k, [n.name for n in nodes]),
-                 interval=0.1)
+        self._wait(nodes, k, lambda n: self.hist(n).tried(since), timeout,
+                   "%s: %d operations ended" % (what, k))
+
+    def _wait(self, nodes, k, count, timeout, what):
+        """Until count(n) >= k for each node; on a timeout, what each node
+        has and where the writers that lag wait in the kernel."""
+        try:
+            wait_for(lambda: all(count(n) >= k for n in nodes), timeout, what, interval=0.1)
+        except Timeout as e:
+            have = {n.name: count(n) for n in nodes}
+            lag = ["%s's writer: %s" % (n.name, n.procs["workload"].kernel_state())
+                   for n in nodes if have[n.name] < k]
+            raise Timeout("%s; have %s; %s" % (e, have, "; ".join(lag))) from None
 
     def stop(self):
         for n in self.c.nodes:
@@ -624,8 +632,13 @@ def fault_kill9_corosync(run):
 
 def fault_kill9_all_pmxcfs(run):
     t_kill = time.monotonic()
-    for n in run.c.nodes:
-        n.stop_daemon(sig=signal.SIGKILL)
+    procs = [n.procs["pmxcfs"] for n in run.c.nodes]
+    for p in procs:
+        p.send(signal.SIGKILL)
+    for n, p in zip(run.c.nodes, procs):
+        # a daemon that cannot end leaves its mount hung: say where it is
+        assert p.wait(10) is not None, "%s: pmxcfs did not end after SIGKILL: %s" % (
+            n.name, p.kernel_state())
     since = time.monotonic()
     run.wait_tried(run.c.nodes, 3, since, "the writers with no pmxcfs")
     t = time.monotonic()

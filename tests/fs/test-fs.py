@@ -717,6 +717,49 @@ while True:
 """
 
 
+def guard_of(pid):
+    """The mount guard (pmxcfs/guard.h) among pid's children: its pid."""
+    kids = []
+    for task in os.listdir("/proc/%d/task" % pid):
+        with open("/proc/%d/task/%s/children" % (pid, task)) as f:
+            kids += [int(k) for k in f.read().split()]
+    guards = [k for k in kids if open("/proc/%d/comm" % k).read().strip() == "pmxcfs-guard"]
+    assert len(guards) == 1, "children of pmxcfs %d: %s" % (pid, kids)
+    return guards[0]
+
+
+def ended(pid):
+    """Gone, or a zombie nobody reaps (pid 1 of a container may not)."""
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            return f.read().rsplit(")", 1)[1].split()[0] in ("Z", "X")
+    except FileNotFoundError:
+        return True
+
+
+GUARD_LOG = "died without unmounting: its FUSE connection"
+
+
+@test
+def mount_guard(n):
+    """A daemon killed with kill -9 leaves a mount that fails at once: its
+    guard process aborts the FUSE connection (without it a helper thread
+    blocked in the kernel could keep the process, and so the mount, hung
+    for ever).  A clean stop ends the guard first, with nothing aborted."""
+    n.start()
+    guard = guard_of(n.pid)
+    assert n.stop() == 0
+    assert ended(guard), "the guard outlived a clean stop"
+    assert GUARD_LOG not in n.log()
+    n.start()
+    guard = guard_of(n.pid)
+    n.kill9()
+    wait_for(lambda: GUARD_LOG in n.log(), 30, "the guard's log line")
+    wait_for(lambda: ended(guard), 10, "the guard to end")
+    expect_errno(errno.ENOTCONN, os.stat, n.path(".version"))
+    subprocess.call(["umount", "-l", n.mnt])
+
+
 @test
 def durability_across_kill_9(n):
     n.start()
