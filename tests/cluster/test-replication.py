@@ -410,8 +410,10 @@ def sigterm_under_writes():
         threads = [threading.Thread(target=writer, args=(w,), daemon=True) for w in range(4)]
         for t in threads:
             t.start()
+        # the first write's content on node2: its close() is answered
+        # (or in the drain), so some acknowledged writes are there to check
         first = "term/%d-0-0" % rnd
-        wait_for(lambda: pc.op(b, "exists", first) == {"ok": True}, BOUND,
+        wait_for(lambda: pc.op(b, "read", first) == {"ok": "w0.0" * 20}, BOUND,
                  "the first write of round %d on node2" % rnd, interval=0.05)
         status = a.stop_daemon(timeout=30)
         for t in threads:
