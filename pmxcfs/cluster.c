@@ -732,11 +732,6 @@ unsigned cluster_outstanding(cluster_t *cl)
 
 /* --- confirmed writes (confirm.h) ------------------------------------------------ */
 
-static uint64_t addr_key(uint32_t nodeid, uint32_t pid)
-{
-	return (uint64_t)nodeid << 32 | pid;
-}
-
 static bool addr_in(const GArray *a, uint32_t nodeid, uint32_t pid)
 {
 	for (guint i = 0; i < a->len; i++) {
@@ -765,7 +760,7 @@ static void confirm_prune(cluster_t *cl)
 /* Does member @m count for member_votes()? */
 static bool member_counts(cluster_t *cl, const dfsm_member_t *m, bool seen_only)
 {
-	uint64_t k = addr_key(m->nodeid, m->pid);
+	uint64_t k = confirm_key(m->nodeid, m->pid);
 	return !seen_only || m->nodeid == cl->dcdb_svc.nodeid ||
 	       g_hash_table_contains(cl->confirm_svc.seen, &k);
 }
@@ -936,7 +931,7 @@ static void on_confirm_confchg(cpg_handle_t h, const struct cpg_name *group,
 		dfsm_member_t a = {members[i].nodeid, members[i].pid};
 		g_array_append_val(cs->members, a);
 		uint64_t *k = g_new(uint64_t, 1);
-		*k = addr_key(a.nodeid, a.pid);
+		*k = confirm_key(a.nodeid, a.pid);
 		g_hash_table_add(cs->seen, k);
 	}
 	g_debug("%s: members: %zu (%zu joined, %zu left)", CONFIRM_GROUP_NAME, n, n_joined, n_left);

@@ -19,11 +19,6 @@ struct confirm {
 	GHashTable *confirmed;
 };
 
-static uint64_t sender_key(uint32_t nodeid, uint32_t pid)
-{
-	return (uint64_t)nodeid << 32 | pid;
-}
-
 confirm_t *confirm_new(uint32_t nodeid, uint32_t pid)
 {
 	confirm_t *c = g_new0(confirm_t, 1);
@@ -48,7 +43,7 @@ confirm_t *confirm_free(confirm_t *c)
 
 void confirm_applied(confirm_t *c, uint32_t nodeid, uint32_t pid, uint64_t count)
 {
-	uint64_t k = sender_key(nodeid, pid);
+	uint64_t k = confirm_key(nodeid, pid);
 	gpointer key = NULL, value = NULL;
 	if (g_hash_table_lookup_extended(c->applied, &k, &key, &value)) {
 		if (*(uint64_t *)value >= count)

@@ -35,6 +35,12 @@
 
 typedef struct confirm confirm_t;
 
+/* One daemon (node id and pid) as one 64-bit hash key. */
+static inline uint64_t confirm_key(uint32_t nodeid, uint32_t pid)
+{
+	return (uint64_t)nodeid << 32 | pid;
+}
+
 typedef struct confirm_entry {
 	uint32_t nodeid;
 	uint32_t pid;

@@ -390,13 +390,13 @@ static void inval_push(fs_t *fs, inval_kind_t kind, uint64_t ino, const char *na
 		return;
 	if (kind == INVAL_ENTRY && g_hash_table_contains(fs->held, &ino)) {
 		/* The kernel holds this directory's lock for a request parked
-		 * here (a create waiting for the cluster), and an entry
-		 * invalidation takes that lock: sent now, it would stop the
-		 * helper until the answer, and if the daemon dies meanwhile
-		 * (kill -9) the helper stays in the kernel for ever, so the
-		 * process never ends and the mount hangs.  It goes when the
-		 * request is answered (op_unlock); until then no lookup in
-		 * that directory can run anyway. */
+		 * here (a create waiting for the cluster, up to the confirm
+		 * bound), and an entry invalidation takes that lock: sent now,
+		 * it would stop the helper, and every invalidation behind it,
+		 * until the answer.  It goes when the request is answered
+		 * (op_unlock); until then no lookup in that directory can run
+		 * anyway.  (A daemon killed while the helper waits in the
+		 * kernel is the mount guard's business: guard.h.) */
 		GPtrArray *names = g_hash_table_lookup(fs->deferred, &ino);
 		if (!names) {
 			names = g_ptr_array_new_with_free_func(g_free);
@@ -1714,11 +1714,10 @@ fs_t *fs_unmount(fs_t *fs)
 		fuse_session_destroy(fs->se);
 	}
 	free(fs->buf.mem);
-	/* No request comes any more, and the loop ran for the last time here:
-	 * what is still parked is freed when the cluster answers it (after
-	 * fs is gone: an op that kept the pointer read freed memory then,
-	 * when it was parked while the helper ended); its deferred
-	 * invalidations are dropped with the mount. */
+	/* The loop ran for the last time and no request comes any more:
+	 * from here on nothing answers a parked change through fs, so this
+	 * is where what is still parked lets go of it (the cluster frees it
+	 * when it answers); its deferred invalidations go with the mount. */
 	if (fs->ops) {
 		g_hash_table_iter_init(&it, fs->ops);
 		while (g_hash_table_iter_next(&it, &v, NULL))
