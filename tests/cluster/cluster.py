@@ -98,7 +98,7 @@ BIND_DIRS = (("etc-corosync", "/etc/corosync"),
 
 # the paths, Timeout and wait_for of the single-node harness
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "fs"))
-from harness import PMXCFS, Timeout, wait_for  # noqa: E402,F401
+from harness import PMXCFS, Timeout, proc_stat, wait_for  # noqa: E402,F401
 
 _libc = ctypes.CDLL(None, use_errno=True)
 _PR_SET_PDEATHSIG = 1
@@ -192,17 +192,17 @@ class Proc:
 
 
 def task_states(pid):
-    """"tid state: frame < frame ..." for each thread of pid, joined by " | "."""
+    """For each thread of pid "TID STATE: frame < frame ...", joined by " | "."""
     out = []
     for task in sorted(glob.glob("/proc/%d/task/*" % pid)):
+        fields = proc_stat(os.path.join(task, "stat"))
         try:
-            with open(os.path.join(task, "stat")) as f:
-                state = f.read().rsplit(")", 1)[1].split()[0]
             with open(os.path.join(task, "stack")) as f:
                 frames = [ln.split()[-1] for ln in f.read().splitlines() if ln.strip()]
         except OSError:
             continue
-        out.append("%s %s: %s" % (os.path.basename(task), state, " < ".join(frames[:8])))
+        if fields:
+            out.append("%s %s: %s" % (os.path.basename(task), fields[0], " < ".join(frames[:8])))
     return " | ".join(out) or "gone"
 
 

@@ -110,8 +110,7 @@ def stop_all(c):
 
 def cpu_seconds(pid):
     """User + system CPU time of a process so far."""
-    with open("/proc/%d/stat" % pid) as f:
-        fields = f.read().rsplit(")", 1)[1].split()
+    fields = cluster.proc_stat("/proc/%d/stat" % pid)
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 

@@ -22,7 +22,8 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import (PMXCFS, Node, expect_errno, is_mounted, main, read_file, test, wait_for,  # noqa: E402
+from harness import (PMXCFS, Node, expect_errno, is_mounted, main, proc_stat, read_file, test,
+                     wait_for,  # noqa: E402
                      write_file)
 
 WWW = grp.getgrnam("www-data").gr_gid
@@ -730,11 +731,8 @@ def guard_of(pid):
 
 def ended(pid):
     """Gone, or a zombie nobody reaps (pid 1 of a container may not)."""
-    try:
-        with open("/proc/%d/stat" % pid) as f:
-            return f.read().rsplit(")", 1)[1].split()[0] in ("Z", "X")
-    except FileNotFoundError:
-        return True
+    fields = proc_stat("/proc/%d/stat" % pid)
+    return fields is None or fields[0] in ("Z", "X")
 
 
 GUARD_LOG = "died without unmounting: its FUSE connection"
