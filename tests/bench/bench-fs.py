@@ -5,7 +5,10 @@
 For 1,000 files of 1 KiB: create+write, read, stat, readdir, rename,
 unlink; one 1 MiB file written in 4 KiB chunks and in one chunk; and the
 bytes the daemon wrote to disk (/proc/PID/io write_bytes) per phase and in
-all.  Prints figures, asserts nothing.  Needs root.
+all.  The same operations on tests/bench/fuse-floor, a FUSE server that
+answers every request at once from memory with pmxcfs's kernel settings,
+give the floor that FUSE's round trips set on the machine (skipped if it
+is not built).  Prints figures, asserts nothing.  Needs root.
 
     tests/bench/bench-fs.py [--data-dir DIR]   (database on DIR's disk; default /var/tmp)
 """
@@ -98,6 +101,31 @@ def run(root, pid):
     return out
 
 
+FLOOR = os.path.join(os.environ.get("TOP_BUILDDIR", os.path.join(HERE, "..", "..")),
+                     "tests", "bench", "fuse-floor")
+
+
+def run_floor():
+    """The phases on a fuse-floor mount, or None without the binary."""
+    if not os.access(FLOOR, os.X_OK):
+        return None
+    mnt = tempfile.mkdtemp(prefix="pmxcfs-bench-floor-")
+    p = subprocess.Popen([FLOOR, mnt], stdout=subprocess.PIPE)
+    try:
+        if p.stdout.readline().strip() != b"mounted":
+            raise RuntimeError("fuse-floor did not mount")
+        return run(mnt, None)
+    finally:
+        p.terminate()
+        try:
+            p.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            subprocess.call(["umount", "-l", mnt])
+            p.kill()
+            p.wait()
+        os.rmdir(mnt)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--data-dir", default="/var/tmp")
@@ -116,21 +144,29 @@ def main():
         ours = run(node.mnt, node.pid)
         w_total = io_written(node.pid) - w_start
         theirs = run(tmpfs, None)
+        floor = run_floor()
     finally:
         node.cleanup()
         subprocess.call(["umount", tmpfs])
         os.rmdir(tmpfs)
     print("pmxcfs (local mode, database in %s) vs tmpfs; %d files of 1 KiB" % (args.data_dir, N))
-    print("%-26s %12s %12s %8s %14s" % ("operation", "pmxcfs", "tmpfs", "ratio",
-                                        "pmxcfs disk"))
-    for (name, n, dt, w), (_, _, dt2, _) in zip(ours, theirs):
-        if n > 1:
-            a, b = "%.0f/s" % (n / dt), "%.0f/s" % (n / dt2)
-        else:
-            a, b = "%.2f ms" % (dt * 1e3), "%.2f ms" % (dt2 * 1e3)
-        print("%-26s %12s %12s %7.2fx %11.2f MiB" % (name, a, b, dt2 / dt, w / 1048576))
-    print("%-26s %12s %12s %8s %11.2f MiB" % ("bytes written to disk", "", "", "",
-                                              w_total / 1048576))
+    if floor is None:
+        print("(no %s: the FUSE floor column is empty)" % FLOOR)
+        floor = [(name, n, None, 0) for name, n, _, _ in ours]
+
+    def fig(n, dt):
+        if dt is None:
+            return "-"
+        return "%.0f/s" % (n / dt) if n > 1 else "%.2f ms" % (dt * 1e3)
+
+    print("%-26s %12s %12s %12s %8s %14s" % ("operation", "pmxcfs", "FUSE floor", "tmpfs",
+                                             "ratio", "pmxcfs disk"))
+    for (name, n, dt, w), (_, _, dt2, _), (_, _, dt3, _) in zip(ours, theirs, floor):
+        print("%-26s %12s %12s %12s %7.2fx %11.2f MiB" % (name, fig(n, dt), fig(n, dt3), fig(n, dt2),
+                                                         dt2 / dt, w / 1048576))
+    print("%-26s %12s %12s %12s %8s %11.2f MiB" % ("bytes written to disk", "", "", "", "",
+                                                   w_total / 1048576))
+    print("ratio: tmpfs's time over pmxcfs's; FUSE floor: %s (the round trips alone)" % FLOOR)
     return 0
 
 
