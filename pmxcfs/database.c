@@ -14,6 +14,11 @@
  *   savepoint per change inside it), always together with the version row.
  * - sqlite result codes become negative errno in one place (db_errno): a
  *   full disk is -ENOSPC, everything else -EIO, as in the original.
+ * - Checkpoints (copying the WAL back into the file, and its fsyncs) are
+ *   sqlite's automatic ones, run by the commit that crosses DB_CKPT_PAGES,
+ *   until db_start_checkpointer(): from then on a thread of this module
+ *   runs them on its own connection, so that no commit waits for one.  That
+ *   thread is the one place here that logs: nobody waits for its result.
  */
 #include "config.h"
 
@@ -64,8 +69,35 @@ static const char *const statement_sql[ST_COUNT] = {
 	[ST_ROLLBACK_TO] = "ROLLBACK TRANSACTION TO SAVEPOINT memdb_op;",
 };
 
+/* WAL pages after which a checkpoint starts: sqlite's own default */
+#define DB_CKPT_PAGES 1000
+/* The WAL starts over only at a commit that finds it wholly copied.  While
+ * changes come back to back, the thread's checkpoints, which never wait
+ * for the writer, may always be a little behind, and the WAL would only
+ * grow: a commit that leaves this many pages in it waits (at most
+ * DB_CKPT_WAIT_MS) while the thread copies everything, so that the next
+ * commit starts the WAL over. */
+#define DB_CKPT_FORCE_PAGES (4 * DB_CKPT_PAGES)
+#define DB_CKPT_WAIT_MS     10000
+/* how long that checkpoint waits for other processes' readers */
+#define DB_CKPT_BUSY_MS 1000
+
+typedef struct ckpt {
+	GThread *thread;
+	sqlite3 *conn; /* the thread's own connection */
+	GMutex lock;
+	GCond cond;               /* wakes the thread */
+	GCond done;               /* a round ended */
+	int want;                 /* pages a commit saw in the WAL, if DB_CKPT_PAGES or more */
+	uint64_t asked, answered; /* rounds asked for, and the last one ended */
+	int next;                 /* WAL pages at which to ask for the next round (the hook's) */
+	bool stop;
+	int failing; /* the last checkpoint's sqlite error, 0 if it worked */
+} ckpt_t;
+
 struct db {
 	sqlite3 *conn;
+	ckpt_t *ckpt; /* NULL: checkpoints run in the committing thread */
 	char *path;
 	sqlite3_stmt *st[ST_COUNT];
 	char *errmsg;
@@ -73,6 +105,8 @@ struct db {
 	int fail_count;
 	bool crash; /* fault injection ends the process instead */
 };
+
+static int db_wal_hook(void *arg, sqlite3 *conn, const char *name, int pages);
 
 static int db_errno(int rc)
 {
@@ -341,6 +375,8 @@ int db_prepare(db_t *db, db_sync_t sync, char **ret_err)
 		return r;
 	if ((r = db_exec(db, DB_TABLE_DDL, ret_err)) < 0)
 		return r;
+	/* replaces sqlite's automatic checkpoint, which is a WAL hook too */
+	sqlite3_wal_hook(db->conn, db_wal_hook, db);
 
 	for (int i = 0; i < ST_COUNT; i++) {
 		rc = sqlite3_prepare_v3(db->conn, statement_sql[i], -1, SQLITE_PREPARE_PERSISTENT,
@@ -354,10 +390,163 @@ int db_prepare(db_t *db, db_sync_t sync, char **ret_err)
 	return 0;
 }
 
+/* --- checkpoints ---------------------------------------------------------- */
+
+/* sqlite's WAL hook, called after every commit with the WAL's size */
+static int db_wal_hook(void *arg, sqlite3 *conn, const char *name, int pages)
+{
+	db_t *db = arg;
+	ckpt_t *c = db->ckpt;
+	if (pages < DB_CKPT_PAGES) {
+		if (c)
+			c->next = DB_CKPT_PAGES; /* the WAL started over */
+		return SQLITE_OK;
+	}
+	if (!c) {
+		/* as sqlite's automatic checkpoint would (it ignores failures
+		 * too: the WAL keeps everything, the next commit tries again) */
+		(void)sqlite3_wal_checkpoint_v2(conn, name, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+		return SQLITE_OK;
+	}
+	/* a round per DB_CKPT_PAGES / 2 of changes: asking at every commit
+	 * would keep the thread checkpointing (and syncing) without pause,
+	 * and rounds twice as often as sqlite's leave less for the commit
+	 * that waits at DB_CKPT_FORCE_PAGES (measured: the longest stall of
+	 * 6,000 creates 9.6-10.4 ms instead of 13.8-14.2 ms at every 1,000
+	 * pages, 9.1 ms with sqlite's own checkpoints, which stall a commit
+	 * every 1,000 pages: 24-25 commits over 2 ms instead of 7-11) */
+	if (pages < c->next && pages < DB_CKPT_FORCE_PAGES)
+		return SQLITE_OK;
+	c->next = pages + DB_CKPT_PAGES / 2;
+	g_mutex_lock(&c->lock);
+	c->want = pages;
+	uint64_t mine = ++c->asked;
+	g_cond_signal(&c->cond);
+	if (pages >= DB_CKPT_FORCE_PAGES) {
+		gint64 until = g_get_monotonic_time() + DB_CKPT_WAIT_MS * G_TIME_SPAN_MILLISECOND;
+		while (c->answered < mine && !c->stop)
+			if (!g_cond_wait_until(&c->done, &c->lock, until))
+				break;
+	}
+	g_mutex_unlock(&c->lock);
+	return SQLITE_OK;
+}
+
+static gpointer ckpt_main(gpointer arg)
+{
+	db_t *db = arg;
+	ckpt_t *c = db->ckpt;
+	g_mutex_lock(&c->lock);
+	for (;;) {
+		while (c->want == 0 && !c->stop)
+			g_cond_wait(&c->cond, &c->lock);
+		if (c->stop)
+			break;
+		int pages = c->want;
+		uint64_t round = c->asked;
+		c->want = 0;
+		g_mutex_unlock(&c->lock);
+		/* PASSIVE never waits for the daemon's connection, which goes on
+		 * committing meanwhile; RESTART, while the committer waits for
+		 * it, copies everything and waits for readers of the WAL */
+		int mode = pages >= DB_CKPT_FORCE_PAGES ? SQLITE_CHECKPOINT_RESTART
+							: SQLITE_CHECKPOINT_PASSIVE;
+		int rc = sqlite3_wal_checkpoint_v2(c->conn, "main", mode, NULL, NULL);
+		if (rc != SQLITE_OK && rc != SQLITE_BUSY && rc != c->failing)
+			g_warning("checkpoint of '%s' failed: %s; its WAL keeps every change and "
+				  "grows until a checkpoint works",
+				  db->path, sqlite3_errmsg(c->conn));
+		else if (rc == SQLITE_OK && c->failing)
+			g_message("checkpoint of '%s' works again", db->path);
+		if (rc != SQLITE_BUSY)
+			c->failing = rc;
+		g_mutex_lock(&c->lock);
+		c->answered = round;
+		g_cond_broadcast(&c->done);
+	}
+	g_mutex_unlock(&c->lock);
+	return NULL;
+}
+
+/* Frees what db_start_checkpointer() made, the thread ended or never run. */
+static void ckpt_free(ckpt_t *c)
+{
+	sqlite3_close(c->conn);
+	g_mutex_clear(&c->lock);
+	g_cond_clear(&c->cond);
+	g_cond_clear(&c->done);
+	g_free(c);
+}
+
+int db_start_checkpointer(db_t *db, char **ret_err)
+{
+	g_return_val_if_fail(db->st[0] != NULL, -EINVAL); /* db_prepare() was called */
+	if (db->ckpt)
+		return 0;
+	ckpt_t *c = g_new0(ckpt_t, 1);
+	g_mutex_init(&c->lock);
+	g_cond_init(&c->cond);
+	g_cond_init(&c->done);
+	c->next = DB_CKPT_PAGES;
+	int rc = sqlite3_open_v2(db->path, &c->conn, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX,
+				 NULL);
+	sqlite3_stmt *st = NULL;
+	if (rc == SQLITE_OK) {
+		/* the daemon's connection is the last to close and checkpoints
+		 * then */
+		sqlite3_db_config(c->conn, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, NULL);
+		sqlite3_busy_timeout(c->conn, DB_CKPT_BUSY_MS);
+		/* a connection learns that the file is in WAL mode when it first
+		 * reads it; until then a checkpoint on it does nothing */
+		rc = sqlite3_prepare_v2(c->conn, "PRAGMA journal_mode;", -1, &st, NULL);
+		if (rc == SQLITE_OK)
+			rc = sqlite3_step(st);
+	}
+	bool wal = rc == SQLITE_ROW &&
+		   g_ascii_strcasecmp((const char *)sqlite3_column_text(st, 0), "wal") == 0;
+	sqlite3_finalize(st);
+	if (!wal) {
+		*ret_err = g_strdup_printf("cannot open '%s' a second time for checkpoints: %s",
+					   db->path,
+					   rc == SQLITE_ROW ? "it is not in WAL mode there"
+					   : c->conn        ? sqlite3_errmsg(c->conn)
+							    : sqlite3_errstr(rc));
+		ckpt_free(c);
+		return -EIO;
+	}
+	db->ckpt = c;
+	g_autoptr(GError) err = NULL;
+	c->thread = g_thread_try_new("checkpoint", ckpt_main, db, &err);
+	if (!c->thread) {
+		*ret_err = g_strdup_printf("cannot start the checkpoint thread: %s", err->message);
+		db->ckpt = NULL;
+		ckpt_free(c);
+		return -EAGAIN;
+	}
+	return 0;
+}
+
+/* End the thread (after the checkpoint it may be running) and close its
+ * connection; checkpoints run in the committing thread again. */
+static void ckpt_stop(db_t *db)
+{
+	ckpt_t *c = db->ckpt;
+	if (!c)
+		return;
+	g_mutex_lock(&c->lock);
+	c->stop = true;
+	g_cond_signal(&c->cond);
+	g_mutex_unlock(&c->lock);
+	g_thread_join(c->thread);
+	db->ckpt = NULL;
+	ckpt_free(c);
+}
+
 db_t *db_close(db_t *db)
 {
 	if (!db)
 		return NULL;
+	ckpt_stop(db);
 	for (int i = 0; i < ST_COUNT; i++)
 		sqlite3_finalize(db->st[i]);
 	if (db->conn)

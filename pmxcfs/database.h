@@ -55,7 +55,16 @@ int db_load(db_t *db, db_row_cb cb, void *userdata, char **ret_err);
  * table if missing, prepared statements.  Call after a successful load. */
 int db_prepare(db_t *db, db_sync_t sync, char **ret_err);
 
-/* Closes and frees; NULL is a no-op.  Returns NULL. */
+/* From now on, checkpoints (the WAL copied back into the file once it
+ * holds 1,000 pages, with its fsyncs) run in a thread of their own on a
+ * second connection instead of inside the commit that crosses the mark.
+ * Call after db_prepare(), once the caller may have threads (the daemon:
+ * after its mount guard is forked).  A failed checkpoint is logged there
+ * (once, and once when it works again); the WAL keeps every change.  On
+ * failure to start, *ret_err says why and checkpoints stay in the commit. */
+int db_start_checkpointer(db_t *db, char **ret_err);
+/* Closes and frees (the checkpoint thread first); NULL is a no-op.
+ * Returns NULL. */
 db_t *db_close(db_t *db);
 
 /* Transactions.  A savepoint nests inside a transaction (one per memdb

@@ -494,6 +494,10 @@ int main(int argc, char **argv)
 	g_autofree char *fserr = NULL;
 	if (fs_mount(mdb, st, &fopts, NULL, &fs, &fserr) < 0)
 		die("%s", fserr);
+	/* only now: the mount guard is forked while the daemon has one thread */
+	g_autofree char *ckpterr = NULL;
+	if (memdb_start_checkpointer(mdb, &ckpterr) < 0)
+		g_warning("%s; checkpoints stay in the commits", ckpterr);
 
 	ipc_t *ipc = NULL;
 	g_autofree char *ipcerr = NULL;

@@ -330,6 +330,11 @@ memdb_t *memdb_close(memdb_t *m)
 	return NULL;
 }
 
+int memdb_start_checkpointer(memdb_t *m, char **ret_err)
+{
+	return db_start_checkpointer(m->db, ret_err);
+}
+
 int memdb_add_event_cb(memdb_t *m, memdb_event_cb cb, void *userdata)
 {
 	for (size_t i = 0; i < MEMDB_MAX_LISTENERS; i++) {

@@ -87,6 +87,9 @@ typedef void (*memdb_event_cb)(const memdb_event_t *ev, void *userdata);
  * Other errors (I/O, permissions, memory) are their negative errno. */
 int memdb_open(const char *dbpath, const memdb_options_t *opts, memdb_t **ret, char **ret_err);
 memdb_t *memdb_close(memdb_t *mdb); /* NULL-safe, returns NULL */
+/* Checkpoints of the database's WAL in a thread of their own from now on
+ * (db_start_checkpointer in database.h): no change waits for one. */
+int memdb_start_checkpointer(memdb_t *mdb, char **ret_err);
 
 /* Listeners (the filesystem, the IPC watches, later the cluster layer) are
  * called in the order they were added.  -ENOSPC past MEMDB_MAX_LISTENERS. */

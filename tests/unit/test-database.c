@@ -424,6 +424,60 @@ static void test_round_trip(void)
 	tu_dir_free(dir);
 }
 
+static off_t file_size(const char *path)
+{
+	struct stat st;
+	return stat(path, &st) == 0 ? st.st_size : 0;
+}
+
+/* Changes written back to back must not grow the WAL without bound,
+ * whether checkpoints run in the commit (sqlite's way, before the daemon
+ * starts the thread) or in the checkpoint thread, which must also see the
+ * file as WAL (a connection that has not read it yet checkpoints nothing:
+ * the WAL then only grew).  32 MiB go through a WAL that stays far
+ * smaller, and all of it is in the file after a reopen. */
+static void test_wal_bounded(gconstpointer threaded)
+{
+	char *dir = tu_dir_new();
+	g_autofree char *wal = g_build_filename(dir, "config.db-wal", NULL);
+	memdb_t *m = tu_open(dir);
+	if (threaded) {
+		g_autofree char *err = NULL;
+		g_assert_cmpint(memdb_start_checkpointer(m, &err), ==, 0);
+		g_assert_null(err);
+	}
+	enum { FILES = 64, SIZE = 512 * 1024 };
+	g_autofree char *data = g_malloc(SIZE);
+	off_t most = 0;
+	for (int i = 0; i < FILES; i++) {
+		g_autofree char *p = g_strdup_printf("f%02d", i);
+		memset(data, 'a' + i % 26, SIZE);
+		g_assert_cmpint(memdb_create(m, p, 1, 10), ==, 0);
+		g_assert_cmpint(memdb_write(m, p, 1, 10, data, SIZE, 0, true), ==, SIZE);
+		most = MAX(most, file_size(wal));
+	}
+	/* inline: 1,000 pages and one change of 128 (4 KiB pages and frame
+	 * headers: 4.6 MB); the thread: at most 4,000 before it makes the
+	 * writer wait, and what came while it copied (17 MB) */
+	g_test_message("largest WAL: %jd bytes", (intmax_t)most);
+	g_assert_cmpint(most, >, 0);
+	g_assert_cmpint(most, <=, (threaded ? 20 : 6) * 1024 * 1024);
+	memdb_close(m);
+	g_assert_false(g_file_test(wal, G_FILE_TEST_EXISTS)); /* checkpointed at close */
+	m = tu_open(dir);
+	for (int i = 0; i < FILES; i++) {
+		g_autofree char *p = g_strdup_printf("f%02d", i);
+		g_autoptr(GBytes) b = NULL;
+		g_assert_cmpint(memdb_read(m, p, &b), ==, SIZE);
+		gsize len = 0;
+		const char *got = g_bytes_get_data(b, &len);
+		g_assert_cmpuint(len, ==, SIZE);
+		g_assert_cmpint(got[SIZE - 1], ==, 'a' + i % 26);
+	}
+	memdb_close(m);
+	tu_dir_free(dir);
+}
+
 int main(int argc, char **argv)
 {
 	g_test_init(&argc, &argv, NULL);
@@ -432,6 +486,8 @@ int main(int argc, char **argv)
 			test_written_db_is_original_format);
 	g_test_add_func("/database/empty-file", test_empty_file);
 	g_test_add_func("/database/round-trip", test_round_trip);
+	g_test_add_data_func("/database/wal-bounded/in-commit", NULL, test_wal_bounded);
+	g_test_add_data_func("/database/wal-bounded/checkpoint-thread", "", test_wal_bounded);
 	for (size_t i = 0; i < G_N_ELEMENTS(damages); i++) {
 		g_autofree char *name = g_strdup_printf("/database/damaged/%s", damages[i].name);
 		g_test_add_data_func(name, &damages[i], test_damaged);
