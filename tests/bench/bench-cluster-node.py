@@ -9,6 +9,7 @@ Usage: bench-cluster-node.py MOUNT TEST [ARGS]; prints JSON.
   rename N           rename the N files of `create`
   unlink N           unlink them
   chunks SIZE CHUNK  one file of SIZE bytes written CHUNK bytes at a time
+                     (also the time of the writes and of the close apart)
   fill N SIZE        N files of SIZE bytes in 100 directories (the writes
                      during a partition in bench-cluster-sync.py)
 """
@@ -71,8 +72,10 @@ def main():
         fd = os.open(p, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o640)
         for _ in range(size // chunk):
             os.write(fd, buf)
+        t1 = time.monotonic()
         os.close(fd)
-        out = {"seconds": time.monotonic() - t, "ops": 1}
+        t2 = time.monotonic()
+        out = {"seconds": t2 - t, "ops": 1, "writes": t1 - t, "close": t2 - t1}
     elif test == "fill":
         n, size = args
         data = b"z" * size
