@@ -80,17 +80,30 @@ static void fill_attr(fuse_ino_t ino, struct stat *st)
 	st->st_blksize = 4096;
 }
 
+/* The entry of @ino, or a negative one for 0 (cached as long). */
+static void fill_entry(fuse_ino_t ino, struct fuse_entry_param *ep)
+{
+	memset(ep, 0, sizeof(*ep));
+	ep->ino = ino;
+	ep->generation = 1;
+	ep->entry_timeout = TIMEOUT;
+	ep->attr_timeout = TIMEOUT;
+	if (ino)
+		fill_attr(ino, &ep->attr);
+}
+
 static void reply_entry(fuse_req_t req, fuse_ino_t ino)
 {
 	struct fuse_entry_param ep;
-	memset(&ep, 0, sizeof(ep));
-	ep.ino = ino;
-	ep.generation = 1;
-	ep.entry_timeout = TIMEOUT;
-	ep.attr_timeout = TIMEOUT;
-	if (ino)
-		fill_attr(ino, &ep.attr);
+	fill_entry(ino, &ep);
 	fuse_reply_entry(req, &ep);
+}
+
+/* The content of regular file @ino, or NULL. */
+static GByteArray *file_data(fuse_ino_t ino)
+{
+	node_t *n = node(ino);
+	return n ? n->data : NULL;
 }
 
 static void ff_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
@@ -138,12 +151,7 @@ static void ff_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
 	else if (fi->flags & O_TRUNC)
 		g_byte_array_set_size(node(ino)->data, 0);
 	struct fuse_entry_param ep;
-	memset(&ep, 0, sizeof(ep));
-	ep.ino = ino;
-	ep.generation = 1;
-	ep.entry_timeout = TIMEOUT;
-	ep.attr_timeout = TIMEOUT;
-	fill_attr(ino, &ep.attr);
+	fill_entry(ino, &ep);
 	fi->keep_cache = 1;
 	fuse_reply_create(req, &ep, fi);
 }
@@ -164,25 +172,24 @@ static void ff_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		    struct fuse_file_info *fi)
 {
 	(void)fi;
-	node_t *n = node(ino);
-	if (!n || !n->data)
+	GByteArray *d = file_data(ino);
+	if (!d)
 		return (void)fuse_reply_err(req, EISDIR);
-	if ((size_t)off >= n->data->len)
+	if ((size_t)off >= d->len)
 		return (void)fuse_reply_buf(req, NULL, 0);
-	fuse_reply_buf(req, (const char *)n->data->data + off,
-		       MIN(size, n->data->len - (size_t)off));
+	fuse_reply_buf(req, (const char *)d->data + off, MIN(size, d->len - (size_t)off));
 }
 
 static void ff_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, off_t off,
 		     struct fuse_file_info *fi)
 {
 	(void)fi;
-	node_t *n = node(ino);
-	if (!n || !n->data)
+	GByteArray *d = file_data(ino);
+	if (!d)
 		return (void)fuse_reply_err(req, EISDIR);
-	if ((size_t)off + size > n->data->len)
-		g_byte_array_set_size(n->data, (guint)(off + size));
-	memcpy(n->data->data + off, buf, size);
+	if ((size_t)off + size > d->len)
+		g_byte_array_set_size(d, (guint)(off + size));
+	memcpy(d->data + off, buf, size);
 	fuse_reply_write(req, size);
 }
 
