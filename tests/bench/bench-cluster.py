@@ -102,8 +102,8 @@ def main():
     ours = measure(pc.start)
     # the original on the same machine in the same run, when it is there
     # (PMXCFS_ORIGINAL, as for test-mixed.py): the fair comparison
-    theirs = None
-    if pc.original_skip_reason() is None:
+    theirs, why_not = None, pc.original_skip_reason()
+    if why_not is None:
         theirs = dict((name, (fig, note)) for name, fig, note in measure(pc.start_original))
     print("%-26s %10s %14s %12s  %s" % ("bench-cluster (3 nodes)", "ours", "original now",
                                          "original", "notes: ours; the original now"))
@@ -113,7 +113,7 @@ def main():
                                              note + ("; " + now_note if now_note else "")))
     if theirs is None:
         print("original now: not measured (%s); original: the issue's figures, "
-              "another day" % pc.original_skip_reason())
+              "another day" % why_not)
     else:
         print("original now: %s in this run; original: the issue's figures, another day"
               % pc.ORIGINAL)

@@ -5,11 +5,13 @@
 For 1,000 files of 1 KiB: create+write, read, stat, readdir, rename,
 unlink; one 1 MiB file written in 4 KiB chunks and in one chunk (the
 median of five); and the bytes the daemon wrote to disk (/proc/PID/io
-write_bytes) per phase and in all.  If PMXCFS_ORIGINAL names an original
-pmxcfs binary, the same operations on it, in local mode, in the same run.  The same operations on tests/bench/fuse-floor, a FUSE server that
-answers every request at once from memory with pmxcfs's kernel settings,
-give the floor that FUSE's round trips set on the machine (skipped if it
-is not built).  Prints figures, asserts nothing.  Needs root.
+write_bytes) per phase and in all.  The same operations, in the same
+run, on:
+- tests/bench/fuse-floor, a FUSE server that answers every request at
+  once from memory with pmxcfs's kernel settings: the floor that FUSE's
+  round trips set on the machine (skipped if it is not built);
+- the original pmxcfs in local mode, if PMXCFS_ORIGINAL names its binary.
+Prints figures, asserts nothing.  Needs root.
 
     tests/bench/bench-fs.py [--data-dir DIR]   (database on DIR's disk; default /var/tmp)
 """
@@ -24,7 +26,7 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "fs"))
-from harness import Node, wait_for  # noqa: E402
+from harness import TOP_BUILDDIR, Node, wait_for  # noqa: E402
 
 N = 1000
 MIB_RUNS = 5
@@ -114,20 +116,20 @@ def run(root, pid):
 
 
 def run_original():
-    """The phases on the original pmxcfs in local mode (PMXCFS_ORIGINAL),
-    or None without it.  The original mounts /etc/pve and keeps its
-    database in /var/lib/pve-cluster, so it runs in a node of the cluster
-    harness, which gives it those paths of its own (test-mixed does the
-    same); the phases run inside that node."""
+    """(the phases on the original pmxcfs in local mode, None) or (None,
+    why not).  The original mounts /etc/pve and keeps its database in
+    /var/lib/pve-cluster, so it runs in a node of the cluster harness,
+    which gives it those paths of its own (as in test-mixed); the phases
+    run inside that node."""
     sys.path.insert(0, os.path.join(HERE, "..", "cluster"))
     import pmxcfs_cluster as pc
     from cluster import Cluster
-    if pc.original_skip_reason() is not None:
-        return None, pc.original_skip_reason()
+    why_not = pc.original_skip_reason()
+    if why_not:
+        return None, why_not
     with Cluster(1, wait=False) as c:
         n = c.nodes[0]
-        pc._original_root(n)
-        proc = n.start_daemon([pc.ORIGINAL, "-f", "-l"])
+        proc = pc.start_original(n, extra=["-l"])
         wait_for(lambda: pc.serving(n) or not proc.alive(), 30, "the original to mount")
         if not proc.alive():
             return None, "the original did not start"
@@ -138,20 +140,19 @@ def run_original():
         return [tuple(x) for x in json.loads(r.stdout)], None
 
 
-FLOOR = os.path.join(os.environ.get("TOP_BUILDDIR", os.path.join(HERE, "..", "..")),
-                     "tests", "bench", "fuse-floor")
+FLOOR = os.path.join(TOP_BUILDDIR, "tests", "bench", "fuse-floor")
 
 
 def run_floor():
-    """The phases on a fuse-floor mount, or None without the binary."""
+    """(the phases on a fuse-floor mount, None) or (None, why not)."""
     if not os.access(FLOOR, os.X_OK):
-        return None
+        return None, "no " + FLOOR
     mnt = tempfile.mkdtemp(prefix="pmxcfs-bench-floor-")
     p = subprocess.Popen([FLOOR, mnt], stdout=subprocess.PIPE)
     try:
         if p.stdout.readline().strip() != b"mounted":
             raise RuntimeError("fuse-floor did not mount")
-        return run(mnt, None)
+        return run(mnt, None), None
     finally:
         p.terminate()
         try:
@@ -170,7 +171,7 @@ def main():
                     help="run the phases on DIR and print them as JSON (used inside a node)")
     args = ap.parse_args()
     if args.phases_only:
-        json.dump([(name, n, dt, 0) for name, n, dt, _ in run(args.phases_only, None)], sys.stdout)
+        json.dump(run(args.phases_only, None), sys.stdout)
         return 0
     if os.geteuid() != 0:
         print("bench-fs needs root")
@@ -186,20 +187,17 @@ def main():
         ours = run(node.mnt, node.pid)
         w_total = io_written(node.pid) - w_start
         theirs = run(tmpfs, None)
-        floor = run_floor()
-        original, why_not = run_original()
+        columns = [run_floor(), run_original()]
     finally:
         node.cleanup()
         subprocess.call(["umount", tmpfs])
         os.rmdir(tmpfs)
     print("pmxcfs (local mode, database in %s) vs tmpfs; %d files of 1 KiB" % (args.data_dir, N))
-    if floor is None:
-        print("(no %s: the FUSE floor column is empty)" % FLOOR)
-        floor = [(name, n, None, 0) for name, n, _, _ in ours]
-
-    if original is None:
-        print("(original: %s)" % why_not)
-        original = [(name, n, None, 0) for name, n, _, _ in ours]
+    for label, (rows, why_not) in zip(("FUSE floor", "original"), columns):
+        if rows is None:
+            print("(%s: %s)" % (label, why_not))
+    floor, original = [rows or [(name, n, None, 0) for name, n, _, _ in ours]
+                       for rows, _ in columns]
 
     def fig(n, dt):
         if dt is None:

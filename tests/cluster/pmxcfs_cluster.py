@@ -77,17 +77,18 @@ def _original_root(node):
     node.original_root = True
 
 
-def start_original(node, debug=False, env=None):
+def start_original(node, debug=False, env=None, extra=()):
     """Start the original pmxcfs (PMXCFS_ORIGINAL) on node, in the
     foreground (-f), with its fixed paths bound to the node's own (see
     _original_root); node name and address come from the node's hostname
     and /etc/hosts, as in a real cluster.  Like start(), a Proc named
     "pmxcfs": stop_daemon, stop_all, serving and summary work the same.
-    env: variables added to the environment."""
+    env: variables added to the environment; extra: more options (["-l"]:
+    local mode)."""
     if not ORIGINAL:
         raise cluster.HarnessError("PMXCFS_ORIGINAL is not set")
     _original_root(node)
-    return node.start_daemon([ORIGINAL, "-f"] + (["-d"] if debug else []),
+    return node.start_daemon([ORIGINAL, "-f"] + (["-d"] if debug else []) + list(extra),
                              env=dict(os.environ, **env) if env else None)
 
 
