@@ -418,6 +418,9 @@ def sigterm_under_writes():
         status = a.stop_daemon(timeout=30)
         for t in threads:
             t.join(BOUND)
+        # a writer whose runner failed would drop its acknowledged writes
+        # from the check below without a word
+        assert len(results) == 4, "round %d: writers that reported: %s" % (rnd, sorted(results))
         assert status == 0, "round %d: pmxcfs exited with %s under writes: %s" % (
             rnd, status, pc.sanitizer_reports(c)[:1] or a.tail_logs())
         pc.start(a, EXTRA)

@@ -22,9 +22,8 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import (PMXCFS, Node, expect_errno, is_mounted, main, proc_stat, read_file, test,
-                     wait_for,  # noqa: E402
-                     write_file)
+from harness import (PMXCFS, Node, expect_errno, is_mounted, main, proc_stat,  # noqa: E402
+                     read_file, test, wait_for, write_file)
 
 WWW = grp.getgrnam("www-data").gr_gid
 MiB = 1024 * 1024
