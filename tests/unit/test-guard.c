@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <glib.h>
 #include <glib/gstdio.h>
+#include <string.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -64,11 +65,30 @@ static void test_abort_unknown(void)
 	g_assert_cmpint(g_rmdir(dir), ==, 0);
 }
 
-/* The guard lives while its parent does and ends on guard_stop(). */
+/* "S" once @pid, named pmxcfs-guard, sleeps; "Z" once it ended; else "". */
+static const char *guard_state(pid_t pid)
+{
+	g_autofree char *path = g_strdup_printf("/proc/%d/stat", (int)pid);
+	g_autofree char *stat = NULL;
+	if (!g_file_get_contents(path, &stat, NULL, NULL))
+		return "";
+	const char *end = strrchr(stat, ')');
+	if (!end || !strstr(stat, "(pmxcfs-guard)"))
+		return "";
+	return end[2] == 'S' ? "S" : end[2] == 'Z' ? "Z" : "";
+}
+
+/* The guard lives while its parent does and ends on guard_stop(): it
+ * must reach its wait (asleep, under its own name) and not end on its
+ * own, as it would if it took the living parent for dead. */
 static void test_start_stop(void)
 {
 	pid_t pid = guard_start(4000000000u, false);
 	g_assert_cmpint(pid, >, 0);
+	gint64 until = g_get_monotonic_time() + 10 * G_TIME_SPAN_SECOND;
+	while (strcmp(guard_state(pid), "S") != 0 && g_get_monotonic_time() < until)
+		g_usleep(1000);
+	g_assert_cmpstr(guard_state(pid), ==, "S");
 	g_assert_cmpint(waitpid(pid, NULL, WNOHANG), ==, 0); /* still there */
 	guard_stop(pid);
 	g_assert_cmpint(waitpid(pid, NULL, WNOHANG), <, 0); /* reaped */
