@@ -930,9 +930,8 @@ static void on_confirm_confchg(cpg_handle_t h, const struct cpg_name *group,
 	for (size_t i = 0; i < n; i++) {
 		dfsm_member_t a = {members[i].nodeid, members[i].pid};
 		g_array_append_val(cs->members, a);
-		uint64_t *k = g_new(uint64_t, 1);
-		*k = confirm_key(a.nodeid, a.pid);
-		g_hash_table_add(cs->seen, k);
+		uint64_t k = confirm_key(a.nodeid, a.pid);
+		g_hash_table_add(cs->seen, g_memdup2(&k, sizeof(k)));
 	}
 	g_debug("%s: members: %zu (%zu joined, %zu left)", CONFIRM_GROUP_NAME, n, n_joined, n_left);
 	confirm_prune(cl);
